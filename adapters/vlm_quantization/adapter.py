@@ -1,0 +1,131 @@
+"""``VLMQuantizationAdapter``: cross-modal image <-> text retrieval with nested binary codes.
+
+This module is imported when the adapter is listed (TUI, CLI, registry), so it imports only
+``adapters.base`` and the standard library; torch, numpy and Pillow load inside the methods.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, ClassVar
+
+from adapters.base import (
+    EVALUATE,
+    INDEX,
+    SEARCH_IMAGE,
+    SEARCH_TEXT,
+    TRAIN,
+    BaseAdapter,
+    ConfigSchema,
+    EvalResult,
+    Field,
+    Reporter,
+    SearchHit,
+    SearchOption,
+    SearchRange,
+)
+
+BITS = (8, 16, 32, 64, 128)
+
+SCHEMA = ConfigSchema((
+    Field("dataset", "str", "synthetic", choices=("synthetic", "folder"),
+          help="synthetic: generated shapes with English/Korean captions; folder: your images "
+               "plus a COCO-style captions JSON"),
+    Field("data_dir", "str", "", help="images folder (dataset=folder)"),
+    Field("captions_file", "str", "captions.json",
+          help="COCO-style JSON {images:[{id,file_name}], annotations:[{image_id,caption}]}; "
+               "relative paths are looked up in data_dir"),
+    Field("n_train", "int", 6000, min=8, max=500_000, help="generated training pairs"),
+    Field("n_query", "int", 200, min=2, max=100_000,
+          help="generated test queries (val uses half as many)"),
+    Field("n_database", "int", 1000, min=8, max=500_000,
+          help="generated test database items (val uses half as many)"),
+    Field("image_size", "int", 32, min=16, max=128, help="image side in pixels"),
+    Field("hash_dim", "int", 128, choices=(64, 128),
+          help="full code length; its 8/16/32/64(/128)-bit prefixes are the nested codes"),
+    Field("width", "int", 32, min=8, max=256, help="CNN base channel width"),
+    Field("lr", "float", 2e-3, min=0.0, min_exclusive=True, max=1.0,
+          help="peak AdamW learning rate (warm-up then cosine decay)"),
+    Field("weight_decay", "float", 1e-4, min=0.0, max=1.0, help="AdamW weight decay"),
+    Field("temperature", "float", 0.1, min=0.0, min_exclusive=True, max=10.0,
+          help="contrastive softmax temperature"),
+    Field("quantization_weight", "float", 0.1, min=0.0, max=100.0,
+          help="weight of the (|h|-1)^2 quantization loss"),
+    Field("balance_weight", "float", 0.1, min=0.0, max=100.0,
+          help="weight of the bit-balance loss (each bit ~50% on)"),
+    Field("epochs", "int", 12, min=1, max=10_000, help="training epochs"),
+    Field("batch_size", "int", 128, min=2, max=8192, help="pairs per step"),
+    Field("subset_ratio", "float", 1.0, min=0.0, min_exclusive=True, max=1.0,
+          help="fraction of the training set used (studies use < 1 for speed)"),
+    Field("seed", "int", 0, min=0, max=2**31 - 1, help="data generation, init and shuffling"),
+    Field("log_every", "int", 5, min=1, max=100_000, help="log train/* every N steps"),
+    Field("num_threads", "int", 0, min=0, max=256,
+          help="torch CPU threads (0 = torch's default)"),
+))
+
+
+class VLMQuantizationAdapter(BaseAdapter):
+    name: ClassVar[str] = "vlm_quantization"
+    description: ClassVar[str] = (
+        "Image <-> text retrieval with nested binary hash codes (8-128 bits): small CNN and "
+        "character-level text encoder trained with contrastive + quantization + balance loss.")
+    capabilities: ClassVar[frozenset[str]] = frozenset(
+        {TRAIN, EVALUATE, INDEX, SEARCH_TEXT, SEARCH_IMAGE})
+    result_view_type: ClassVar[str | None] = "retrieval_table"
+    default_objective: ClassVar[tuple[str, str] | None] = ("val/map_64", "maximize")
+    epochs_key: ClassVar[str | None] = "epochs"
+    subset_key: ClassVar[str | None] = "subset_ratio"
+
+    @classmethod
+    def config_schema(cls) -> ConfigSchema:
+        return SCHEMA
+
+    @classmethod
+    def get_search_ranges(cls) -> dict[str, SearchRange]:
+        return {
+            "lr": SearchRange("float", 3e-4, 1e-2, log=True),
+            "temperature": SearchRange("float", 0.03, 0.5, log=True),
+            "quantization_weight": SearchRange("float", 0.0, 1.0),
+            "balance_weight": SearchRange("float", 0.0, 1.0),
+            "hash_dim": SearchRange("categorical", choices=(64, 128)),
+            "batch_size": SearchRange("categorical", choices=(64, 128, 256)),
+        }
+
+    def train(self, config: dict[str, Any], reporter: Reporter,
+              resume_from: Path | None = None) -> dict[str, Any]:
+        from .train import train
+
+        return train(self.validate_config(config), reporter, resume_from)
+
+    def evaluate(self, config: dict[str, Any], checkpoint: Path, reporter: Reporter) -> EvalResult:
+        from .evaluate import evaluate
+
+        return evaluate(self.validate_config(config), Path(checkpoint), reporter)
+
+    def build_index(self, config: dict[str, Any], checkpoint: Path, index_dir: Path,
+                    reporter: Reporter) -> dict[str, Any]:
+        from .index import build_index
+
+        return build_index(self.validate_config(config), Path(checkpoint), Path(index_dir),
+                           reporter)
+
+    def load_index(self, index_dir: Path) -> Any:
+        from .index import load_index
+
+        return load_index(Path(index_dir))
+
+    def search_options(self) -> tuple[SearchOption, ...]:
+        return (SearchOption("bits", BITS, 64, "bits"),
+                SearchOption("method", ("hamming", "cosine"), "hamming", "method"))
+
+    def search_by_text(self, index: Any, query: str, k: int = 10,
+                       **options: Any) -> list[SearchHit]:
+        from .index import search_by_text
+
+        return search_by_text(index, query, k, **options)
+
+    def search_by_image(self, index: Any, path: Path, k: int = 10,
+                        **options: Any) -> list[SearchHit]:
+        from .index import search_by_image
+
+        return search_by_image(index, Path(path), k, **options)

@@ -1,0 +1,50 @@
+"""Training loss: cross-modal contrastive + quantization + bit balance, over every prefix.
+
+For each bit length L (a prefix of the nested code):
+- contrastive: image->text and text->image cross-entropy on cosine similarities of the
+  continuous codes ``h[:, :L]`` divided by ``temperature``; the target spreads evenly over all
+  in-batch items with the same label (plain CLIP loss when labels are unique);
+- quantization: mean (|h| - 1)^2, pulling each value to +-1 so Hamming ranking matches cosine;
+- balance: mean over bits of (batch mean of h)^2, so each bit splits the data about 50/50.
+Each term is averaged over the bit lengths.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+
+def contrastive(hi: torch.Tensor, ht: torch.Tensor, labels: torch.Tensor,
+                temperature: float) -> torch.Tensor:
+    zi, zt = F.normalize(hi, dim=1), F.normalize(ht, dim=1)
+    logits = zi @ zt.t() / temperature
+    target = (labels[:, None] == labels[None, :]).float()
+    target = target / target.sum(1, keepdim=True)
+    i2t = -(target * F.log_softmax(logits, 1)).sum(1).mean()
+    t2i = -(target.t() * F.log_softmax(logits.t(), 1)).sum(1).mean()
+    return (i2t + t2i) / 2
+
+
+def quantization(h: torch.Tensor) -> torch.Tensor:
+    return (h.abs() - 1).pow(2).mean()
+
+
+def balance(h: torch.Tensor) -> torch.Tensor:
+    return h.mean(0).pow(2).mean()
+
+
+def hash_loss(hi: torch.Tensor, ht: torch.Tensor, labels: torch.Tensor, bits: tuple[int, ...],
+              temperature: float, quantization_weight: float,
+              balance_weight: float) -> tuple[torch.Tensor, dict[str, float]]:
+    c = q = b = 0.0
+    for L in bits:
+        pi, pt = hi[:, :L], ht[:, :L]
+        c = c + contrastive(pi, pt, labels, temperature)
+        q = q + (quantization(pi) + quantization(pt)) / 2
+        b = b + (balance(pi) + balance(pt)) / 2
+    n = len(bits)
+    c, q, b = c / n, q / n, b / n
+    total = c + quantization_weight * q + balance_weight * b
+    return total, {"contrastive": float(c.detach()), "quantization": float(q.detach()),
+                   "balance": float(b.detach())}

@@ -1,0 +1,156 @@
+"""The training loop: contrastive hashing over every prefix, with reporting and resume.
+
+Per step: ``train/loss`` (and its parts) every ``log_every`` steps, ``progress`` every step,
+``should_stop()`` checked before every step (on stop: save ``last.pt`` and return). Per epoch:
+``val/loss``, ``val/map_i2t_<bits>``, ``val/map_t2i_<bits>`` (Hamming) for every bit length,
+``val/map_<bits>`` (the mean of both directions; the default objective uses 64), then
+``last.pt`` and, when the objective improves, ``best.pt``.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from .data import Split
+from .evaluation import encode_split, score_codes
+from .losses import hash_loss
+from .model import bit_lengths, images_to_tensor
+from .runtime import (
+    build_model,
+    load_dataset,
+    save_checkpoint,
+    split_captions,
+    subset,
+)
+from .tokenizer import CharTokenizer
+
+OBJECTIVE_BITS = 64
+
+
+def _lr_lambda(total_steps: int, warmup: int):
+    def f(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / warmup
+        t = (step - warmup) / max(1, total_steps - warmup)
+        return 0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * min(1.0, t)))
+    return f
+
+
+@torch.no_grad()
+def _val_loss(model, tok, split: Split, cfg: dict[str, Any], bits) -> float:
+    items = split.database
+    caps = split_captions(items)
+    total, n = 0.0, 0
+    for i in range(0, len(items), 256):
+        chunk = items[i:i + 256]
+        if len(chunk) < 2:
+            continue
+        hi, _ = model.encode_image(images_to_tensor(np.stack([it.image for it in chunk])))
+        ht, _ = model.encode_text(tok.encode_batch(caps[i:i + 256]))
+        labels = torch.tensor([it.label for it in chunk])
+        loss, _ = hash_loss(hi, ht, labels, bits, cfg["temperature"],
+                            cfg["quantization_weight"], cfg["balance_weight"])
+        total, n = total + float(loss) * len(chunk), n + len(chunk)
+    return total / max(n, 1)
+
+
+def train(cfg: dict[str, Any], reporter, resume_from: Path | None = None) -> dict[str, Any]:
+    t0 = time.time()
+    if cfg["num_threads"] > 0:
+        torch.set_num_threads(cfg["num_threads"])
+    torch.manual_seed(cfg["seed"])
+    gen = torch.Generator().manual_seed(cfg["seed"])
+    data = load_dataset(cfg, info=reporter.info)
+    items = subset(data.train, cfg["subset_ratio"], cfg["seed"])
+    state = None
+    if resume_from is not None:
+        state = torch.load(Path(resume_from), map_location="cpu", weights_only=True)
+        tok = CharTokenizer(list(state["vocab"]), int(state["max_len"]))
+    else:
+        tok = CharTokenizer.build([c for it in items for c in it.captions])
+    bits = bit_lengths(cfg["hash_dim"])
+    model = build_model(cfg, len(tok))
+    images = images_to_tensor(np.stack([it.image for it in items]))
+    cap_ids = tok.encode_batch([c for it in items for c in it.captions])
+    cap_start = torch.tensor(np.cumsum([0] + [len(it.captions) for it in items])[:-1])
+    cap_count = torch.tensor([len(it.captions) for it in items])
+    labels = torch.tensor([it.label for it in items])
+    bs = min(cfg["batch_size"], len(items))
+    steps_per_epoch = max(1, len(items) // bs)
+    epochs = cfg["epochs"]
+    total_steps = steps_per_epoch * epochs
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg["lr"], weight_decay=cfg["weight_decay"])
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, _lr_lambda(total_steps, min(100, max(1, total_steps // 10))))
+    start_epoch, step, best = 0, 0, -1.0
+    if state is not None:
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["optimizer"])
+        sched.load_state_dict(state["scheduler"])
+        start_epoch, step, best = int(state["epoch"]), int(state["step"]), float(state["best"])
+        gen.manual_seed(cfg["seed"] * 1000 + start_epoch)
+        reporter.info(f"resumed from {resume_from} at epoch {start_epoch}, step {step}")
+    reporter.info(f"training on {len(items)} items, {steps_per_epoch} steps/epoch, bits {bits}")
+
+    def save(name: str, epoch: int) -> None:
+        save_checkpoint(reporter.checkpoint_path(name), model, tok, cfg, opt, sched,
+                        epoch=epoch, step=step, best=best)
+        reporter.checkpoint_saved(name, step)
+
+    epoch, stopped = start_epoch, False
+    for epoch in range(start_epoch, epochs):
+        model.train()
+        perm = torch.randperm(len(items), generator=gen)
+        for s in range(steps_per_epoch):
+            if reporter.should_stop():
+                stopped = True
+                break
+            idx = perm[s * bs:(s + 1) * bs]
+            pick = cap_start[idx] + (torch.rand(len(idx), generator=gen) * cap_count[idx]).long()
+            hi, _ = model.encode_image(images[idx])
+            ht, _ = model.encode_text(cap_ids[pick])
+            loss, parts = hash_loss(hi, ht, labels[idx], bits, cfg["temperature"],
+                                    cfg["quantization_weight"], cfg["balance_weight"])
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+            step += 1
+            if step % cfg["log_every"] == 0 or s == steps_per_epoch - 1:
+                reporter.log({"train/loss": float(loss.detach()),
+                              "train/lr": sched.get_last_lr()[0],
+                              **{f"train/{k}": v for k, v in parts.items()}},
+                             step=step, epoch=epoch + (s + 1) / steps_per_epoch)
+            reporter.progress((epoch * steps_per_epoch + s + 1) / total_steps,
+                              f"epoch {epoch + 1}/{epochs} step {s + 1}/{steps_per_epoch}")
+        if stopped:
+            # the interrupted epoch is redone on resume
+            save("last.pt", epoch)
+            reporter.info(f"stop requested: saved last.pt at epoch {epoch}, step {step}")
+            break
+        model.eval()
+        rows = score_codes(encode_split(model, tok, data.val), bits, methods=("hamming",),
+                           ks=(10,))
+        val = {"val/loss": _val_loss(model, tok, data.val, cfg, bits)}
+        for r in rows:
+            val[f"val/map_i2t_{r['bits']}"] = r["map_i2t"]
+            val[f"val/map_t2i_{r['bits']}"] = r["map_t2i"]
+            val[f"val/map_{r['bits']}"] = (r["map_i2t"] + r["map_t2i"]) / 2
+        reporter.log(val, step=step, epoch=epoch + 1)
+        objective = val[f"val/map_{OBJECTIVE_BITS}"]
+        improved = objective >= best
+        best = max(best, objective)
+        save("last.pt", epoch + 1)
+        if improved:
+            save("best.pt", epoch + 1)
+        reporter.info(f"epoch {epoch + 1}/{epochs}: val/map_{OBJECTIVE_BITS}={objective:.4f} "
+                      f"val/loss={val['val/loss']:.4f} ({time.time() - t0:.0f}s)")
+    done = epoch if stopped else epochs
+    return {"best_val_map_64": best, "epochs_done": done, "steps": step, "stopped": stopped,
+            "train_items": len(items), "seconds": round(time.time() - t0, 1)}
