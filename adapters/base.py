@@ -312,5 +312,10 @@ class BaseAdapter(ABC):
         return cls.config_schema().validate(config)
 
     @classmethod
+    def parse_assignments(cls, items: Sequence[str]) -> dict[str, Any]:
+        """Parse ``key=value`` strings (CLI ``--set``) with each field's type."""
+        return cls.config_schema().parse_assignments(items)
+
+    @classmethod
     def supports(cls, capability: str) -> bool:
         return capability in cls.capabilities

@@ -1,0 +1,1 @@
+"""labdeck's headless command line (``python -m engine.cli``; ``labdeck SUBCOMMAND``)."""

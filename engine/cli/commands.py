@@ -1,0 +1,230 @@
+"""Handlers of the headless commands."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from ..api import Engine
+from ..jobs import FINAL
+from .main import handler
+from .output import emit_json, fmt_age, fmt_duration, fmt_num, table
+
+
+async def _open(args) -> Engine:
+    return await Engine.open(args.home)
+
+
+async def kick(engine: Engine) -> None:
+    """Launch queued work now when no scheduler serves the home: one scheduler tick claims and
+    starts workers (detached sessions), then gives the lease back."""
+    status = await engine.scheduler_status()
+    if status["serving"]:
+        return
+    from ..scheduler import Scheduler
+
+    sched = Scheduler(engine.settings, mode="cli")
+    await asyncio.to_thread(sched.tick)
+    await asyncio.to_thread(sched._release)
+
+
+async def wait_jobs(engine: Engine, job_ids: list[int], quiet: bool) -> list:
+    """Wait for jobs, running an embedded scheduler while no other serves the home."""
+    await engine.ensure_scheduler()
+    last = ""
+    jobs = []
+    for jid in job_ids:
+        while True:
+            job = await engine.get_job(jid)
+            if job.status in FINAL:
+                jobs.append(job)
+                break
+            if not quiet and sys.stderr.isatty():
+                line = f"\r job {jid} {job.status} {job.progress * 100:5.1f}% {job.message[:60]}"
+                if line != last:
+                    sys.stderr.write(line.ljust(90))
+                    sys.stderr.flush()
+                    last = line
+            await asyncio.sleep(0.25)
+    if last:
+        sys.stderr.write("\n")
+    return jobs
+
+
+# ------------------------------------------------------------------ serve / demo / tui
+
+
+@handler("serve")
+async def serve(args) -> int:
+    from ..settings import load_settings
+
+    overrides = {}
+    if args.max_concurrency:
+        overrides["max_concurrency"] = args.max_concurrency
+    engine = Engine(load_settings(args.home, **overrides))
+    await engine.store.open()
+    sched = await engine.ensure_scheduler(mode="serve")
+    if not sched.state.holds_lease:
+        print(f"labdeck: another scheduler (pid {sched.state.owner_pid}, "
+              f"{sched.state.owner_mode}) serves {engine.home}; standing by", file=sys.stderr)
+    else:
+        print(f"labdeck: serving {engine.home} (max {engine.settings.max_concurrency} jobs)",
+              file=sys.stderr)
+    try:
+        while True:
+            await asyncio.sleep(1)
+            for ev in sched.state.events[:]:
+                print(f"labdeck: {ev}", file=sys.stderr)
+            sched.state.events.clear()
+    finally:
+        await engine.close()
+
+
+def default_demo_home() -> Path:
+    return Path("~/.labdeck-demo").expanduser()
+
+
+@handler("demo")
+async def demo(args) -> int:
+    from ..demo import seed_demo
+
+    home = args.home or str(default_demo_home())
+    async with Engine.session(home) as engine:
+        notes = await seed_demo(engine)
+        if args.headless:
+            for n in notes:
+                print(n)
+            jobs = await engine.list_jobs(status="queued") + await engine.list_jobs(
+                status="running")
+            done = await wait_jobs(engine, [j.id for j in jobs], quiet=args.json)
+            for j in done:
+                print(f"job {j.id} {j.type} {j.target}: {j.status}")
+            return 0
+    args.home = home
+    return await tui(args)
+
+
+@handler("tui")
+async def tui(args) -> int:
+    import importlib
+
+    try:
+        app_mod = importlib.import_module("tui.app")
+    except ImportError as exc:
+        raise RuntimeError(f"the TUI is not available: {exc}") from None
+    await app_mod.run_async(home=args.home)
+    return 0
+
+
+# ------------------------------------------------------------------ experiments
+
+
+@handler("exp_create")
+async def exp_create(args) -> int:
+    from ..registry import get_adapter_class
+
+    cls = get_adapter_class(args.adapter)
+    config: dict[str, Any] = {}
+    if args.config:
+        try:
+            config = json.loads(Path(args.config).read_text())
+        except (OSError, ValueError) as exc:
+            raise ValueError(f"--config {args.config}: {exc}") from None
+        if not isinstance(config, dict):
+            raise ValueError(f"--config {args.config}: expected a JSON object")
+    config.update(cls.parse_assignments(args.set))
+    async with Engine.session(args.home) as engine:
+        exp = await engine.create_experiment(
+            args.name, args.adapter, config, objective=args.objective, direction=args.direction,
+            tags=args.tag, notes=args.notes)
+    if args.json:
+        emit_json(exp.to_json())
+    else:
+        print(f"created experiment {exp.name} (id {exp.id}, adapter {exp.adapter})")
+    return 0
+
+
+@handler("exp_list")
+async def exp_list(args) -> int:
+    async with Engine.session(args.home) as engine:
+        exps = await engine.list_experiments()
+    if args.json:
+        emit_json([e.to_json() for e in exps])
+        return 0
+    rows = []
+    for e in exps:
+        best = "-"
+        if e.objective and e.best_value is not None:
+            arrow = "↓" if e.direction == "minimize" else "↑"
+            best = f"{e.objective} {arrow} {fmt_num(e.best_value)}"
+        rows.append([e.name, e.adapter, str(e.runs), e.last_status or "-", best,
+                     fmt_age(e.updated)])
+    print(table(["name", "adapter", "runs", "last run", "best objective", "updated"], rows))
+    return 0
+
+
+@handler("exp_show")
+async def exp_show(args) -> int:
+    async with Engine.session(args.home) as engine:
+        exp = await engine.get_experiment(args.name)
+        runs = await engine.list_runs(exp.id)
+    if args.json:
+        emit_json({**exp.to_json(), "run_list": [r.to_json() for r in runs]})
+        return 0
+    print(f"{exp.name}  (id {exp.id})  adapter {exp.adapter}")
+    print(f"objective: {exp.objective or '-'} ({exp.direction or '-'})  tags: {', '.join(exp.tags)}")
+    if exp.origin:
+        print(f"origin: {exp.origin}")
+    print("config:")
+    for k, v in exp.config.items():
+        print(f"  {k} = {v!r}")
+    if runs:
+        print(table(["run", "status", "steps", "duration"],
+                    [[f"#{r.number} (id {r.id})", r.status, fmt_num(r.steps),
+                      fmt_duration(r.duration)] for r in runs]))
+    return 0
+
+
+@handler("exp_delete")
+async def exp_delete(args) -> int:
+    async with Engine.session(args.home) as engine:
+        exp = await engine.get_experiment(args.name)
+        if not args.yes and sys.stdin.isatty():
+            answer = input(f"delete experiment {exp.name} and its {exp.runs} run(s)? [y/N] ")
+            if answer.strip().lower() not in ("y", "yes"):
+                print("not deleted", file=sys.stderr)
+                return 1
+        await engine.delete_experiment(exp.id)
+    if args.json:
+        emit_json({"deleted": exp.name})
+    else:
+        print(f"deleted experiment {exp.name}")
+    return 0
+
+
+@handler("adapters")
+async def adapters(args) -> int:
+    from ..registry import adapter_names, get_adapter_class
+
+    out = []
+    for name in adapter_names():
+        cls = get_adapter_class(name)
+        out.append({"name": name, "description": cls.description,
+                    "capabilities": sorted(cls.capabilities),
+                    "fields": [{"name": f.name, "type": f.type, "default": f.default,
+                                "min": f.min, "max": f.max, "choices": f.choices, "help": f.help}
+                               for f in cls.config_schema().fields]})
+    if args.json:
+        emit_json(out)
+    else:
+        for a in out:
+            print(f"{a['name']}: {a['description']}  [{', '.join(a['capabilities'])}]")
+            for f in a["fields"]:
+                print(f"  {f['name']} ({f['type']}, default {f['default']!r}) {f['help']}")
+    return 0
+
+
+from . import run_cmds  # noqa: E402,F401 - registers the run/job/search handlers

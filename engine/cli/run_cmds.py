@@ -1,0 +1,358 @@
+"""Handlers for runs, jobs, compare, eval, index and search."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from pathlib import Path
+
+from ..api import Engine
+from ..compare import comparison_rows
+from ..paths import UnsafePathError
+from ..runs import tail_lines
+from .commands import kick, wait_jobs
+from .main import handler
+from .output import emit_json, fmt_duration, fmt_num, table
+
+
+@handler("run_start")
+async def run_start(args) -> int:
+    async with Engine.session(args.home) as engine:
+        run_id, job_id = await engine.start_run(args.experiment, resume_from=args.resume_from)
+        run = await engine.get_run(run_id)
+        if not args.wait:
+            await kick(engine)
+            if args.json:
+                emit_json({"run_id": run_id, "job_id": job_id, "run": run.label})
+            else:
+                print(f"run {run_id} ({run.label}) job {job_id} queued")
+            return 0
+        if not args.json:
+            print(f"run {run_id} ({run.label}) job {job_id} started; waiting", file=sys.stderr)
+        (job,) = await wait_jobs(engine, [job_id], quiet=args.json)
+        run = await engine.get_run(run_id)
+    if args.json:
+        emit_json({"run_id": run_id, "job_id": job_id, "status": job.status, "error": job.error,
+                   "summary": run.summary})
+    else:
+        print(f"run {run_id} {job.status}" + (f": {job.error}" if job.error else ""))
+        _print_summary(run.summary or {})
+    return 0 if job.status == "completed" else 1
+
+
+def _print_summary(summary: dict) -> None:
+    if not summary:
+        return
+    rows = [[k, fmt_num(s["last"]), fmt_num(s["best"]), fmt_num(s["best_step"]),
+             fmt_num(s["min"]), fmt_num(s["max"]), str(s["count"]),
+             "↓" if s["direction"] == "minimize" else "↑"] for k, s in sorted(summary.items())]
+    print(table(["metric", "last", "best", "@step", "min", "max", "count", "dir"], rows))
+
+
+@handler("run_show")
+async def run_show(args) -> int:
+    async with Engine.session(args.home) as engine:
+        run = await engine.get_run(args.run)
+        summary = await engine.run_summary(run.id)
+    if args.json:
+        d = run.to_json()
+        d["summary"] = summary
+        d["duration"] = run.duration
+        d["worker_pid"] = run.pid if run.status == "running" else None
+        emit_json(d)
+        return 0
+    print(f"{run.label}  (run id {run.id})  {run.status}"
+          + (f"  pid {run.pid}" if run.status == "running" and run.pid else ""))
+    if run.status == "running" and run.progress is not None:
+        print(f"progress {run.progress * 100:.0f}%  {run.message}")
+    print(f"duration {fmt_duration(run.duration)}  steps {fmt_num(run.steps)}"
+          f"  epochs {fmt_num(run.epochs)}")
+    if run.error:
+        print(f"error: {run.error}")
+    _print_summary(summary)
+    return 0
+
+
+@handler("run_list")
+async def run_list(args) -> int:
+    async with Engine.session(args.home) as engine:
+        runs = await engine.list_runs(args.experiment)
+    if args.json:
+        emit_json([r.to_json() for r in runs])
+    else:
+        print(table(["id", "run", "status", "steps", "duration"],
+                    [[str(r.id), r.label, r.status, fmt_num(r.steps), fmt_duration(r.duration)]
+                     for r in runs]))
+    return 0
+
+
+@handler("run_metrics")
+async def run_metrics(args) -> int:
+    async with Engine.session(args.home) as engine:
+        run = await engine.get_run(args.run)
+        keys = args.key or await engine.metric_keys(run.id)
+        out = {}
+        for key in keys:
+            if args.max_points:
+                pts = await engine.read_metric(run.id, key, max_points=args.max_points)
+                out[key] = [[x, y] for x, y in zip(pts.x, pts.y, strict=True)]
+            else:
+                out[key] = [[s, v] for s, v in await engine.all_metrics(run.id, key)]
+    if args.json:
+        emit_json({"run_id": run.id, "metrics": out})
+    else:
+        for key, pts in out.items():
+            print(f"{key} ({len(pts)} points)")
+            for s, v in pts:
+                print(f"  {fmt_num(s)}\t{fmt_num(v)}")
+    return 0
+
+
+@handler("run_logs")
+async def run_logs(args) -> int:
+    async with Engine.session(args.home) as engine:
+        run = await engine.get_run(args.run)
+        path = await engine.log_path(run.id)
+        if path is None or not path.exists():
+            if not args.follow:
+                raise LookupError(f"run {run.label} has no log yet")
+        else:
+            for line in tail_lines(path, args.lines):
+                print(line)
+        if not args.follow:
+            return 0
+        pos = path.stat().st_size if path and path.exists() else 0
+        while True:
+            path = path or await engine.log_path(run.id)
+            if path and path.exists():
+                with open(path, "rb") as fh:
+                    fh.seek(pos)
+                    chunk = fh.read()
+                    pos += len(chunk)
+                if chunk:
+                    sys.stdout.write(chunk.decode("utf-8", errors="replace"))
+                    sys.stdout.flush()
+            run = await engine.get_run(run.id)
+            if run.status in ("completed", "failed", "cancelled") and not chunk:
+                return 0
+            await asyncio.sleep(0.3)
+
+
+async def _cancel_and_wait(engine: Engine, job_id: int, wait: bool) -> object:
+    job = await engine.cancel_job(job_id)
+    if wait and job.status not in ("completed", "failed", "cancelled"):
+        (job,) = await wait_jobs(engine, [job_id], quiet=True)
+    return job
+
+
+@handler("run_cancel")
+async def run_cancel(args) -> int:
+    async with Engine.session(args.home) as engine:
+        run = await engine.get_run(args.run)
+        job_id = await engine.cancel_run(run.id)
+        if job_id is None:
+            raise LookupError(f"run {run.label} has no active job (status {run.status})")
+        job = await _cancel_and_wait(engine, job_id, not args.no_wait)
+    if args.json:
+        emit_json(job.to_json())
+    else:
+        print(f"job {job.id} of {run.label}: {job.status}")
+    return 0
+
+
+@handler("run_checkpoints")
+async def run_checkpoints(args) -> int:
+    async with Engine.session(args.home) as engine:
+        run = await engine.get_run(args.run)
+        if args.delete:
+            try:
+                await engine.delete_checkpoint(run.id, args.delete)
+            except UnsafePathError as exc:
+                raise UnsafePathError(f"refused: {exc}") from None
+            if not args.json:
+                print(f"deleted {args.delete}")
+        ckpts = await engine.list_checkpoints(run.id)
+    if args.json:
+        emit_json(ckpts)
+    elif not args.delete:
+        print(table(["name", "size", "step", "modified"],
+                    [[c["name"], _size(c["size"]), fmt_num(c["step"]),
+                      fmt_duration(None) if not c["mtime"] else _ago(c["mtime"])] for c in ckpts]))
+    return 0
+
+
+def _size(n: int) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1024 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return str(n)
+
+
+def _ago(t: float) -> str:
+    from .output import fmt_age
+
+    return fmt_age(t)
+
+
+@handler("jobs_list")
+async def jobs_list(args) -> int:
+    async with Engine.session(args.home) as engine:
+        jobs = await engine.list_jobs(status=args.status, type=args.type)
+    if args.json:
+        emit_json([j.to_json() for j in jobs])
+    else:
+        print(table(["id", "type", "target", "status", "progress", "elapsed", "message"],
+                    [[str(j.id), j.type, j.target, j.status, f"{j.progress * 100:.0f}%",
+                      fmt_duration(j.elapsed), (j.error or j.message)[:50]] for j in jobs]))
+    return 0
+
+
+@handler("jobs_show")
+async def jobs_show(args) -> int:
+    async with Engine.session(args.home) as engine:
+        job = await engine.get_job(args.job)
+        log = await engine.log_tail(job_id=job.id, lines=20)
+    if args.json:
+        emit_json({**job.to_json(), "elapsed": job.elapsed, "eta": job.eta, "log_tail": log})
+        return 0
+    print(f"job {job.id}  {job.type}  {job.target}  {job.status}  {job.progress * 100:.0f}%")
+    print(f"message: {job.message}")
+    if job.error:
+        print(f"error: {job.error}")
+    if job.result is not None:
+        import json
+
+        print("result: " + json.dumps(job.result, default=str)[:2000])
+    for line in log:
+        print("  | " + line)
+    return 0
+
+
+@handler("jobs_cancel")
+async def jobs_cancel(args) -> int:
+    async with Engine.session(args.home) as engine:
+        job = await _cancel_and_wait(engine, args.job, not args.no_wait)
+    if args.json:
+        emit_json(job.to_json())
+    else:
+        print(f"job {job.id}: {job.status}")
+    return 0
+
+
+@handler("compare")
+async def compare(args) -> int:
+    async with Engine.session(args.home) as engine:
+        c = await engine.compare(args.targets)
+    which = "best" if args.best else "last"
+    if args.json:
+        d = c.to_json()
+        d["rows"] = comparison_rows(c, which)
+        emit_json(d)
+        return 0
+    keys = c.differing if args.diff_only else c.config_keys
+    print("config" + (" (differing only)" if args.diff_only else ""))
+    rows = [[("* " if k in c.differing else "  ") + k] + [fmt_num(v) if not isinstance(v, str)
+            else v for v in c.config[k]] for k in keys]
+    print(table(["key", *c.columns], rows))
+    print(f"\nmetrics ({which}; ★ best)")
+    rows = []
+    for key, m in c.metrics.items():
+        bi = m["best_last" if which == "last" else "best_best"]
+        rows.append([key + (" ↓" if m["direction"] == "minimize" else " ↑")] + [
+            fmt_num(v) + (" ★" if i == bi else "") for i, v in enumerate(m[which])])
+    print(table(["metric", *c.columns], rows))
+    return 0
+
+
+async def _job_cmd(args, starter: str) -> int:
+    async with Engine.session(args.home) as engine:
+        job_id = await getattr(engine, starter)(args.run, args.checkpoint)
+        if not args.wait:
+            await kick(engine)
+            if args.json:
+                emit_json({"job_id": job_id})
+            else:
+                print(f"job {job_id} queued")
+            return 0
+        (job,) = await wait_jobs(engine, [job_id], quiet=args.json)
+    if args.json:
+        emit_json(job.to_json())
+    else:
+        print(f"job {job.id} {job.status}" + (f": {job.error}" if job.error else ""))
+        res = job.result or {}
+        if res.get("view_type") == "retrieval_table" or "data" in res:
+            _print_rows(res.get("data", {}))
+        elif res:
+            for k, v in res.items():
+                print(f"  {k}: {v}")
+    return 0 if job.status == "completed" else 1
+
+
+def _print_rows(data: dict) -> None:
+    rows = data.get("rows") or []
+    if not rows:
+        return
+    cols = list(rows[0].keys())
+    print(table(cols, [[fmt_num(r.get(c)) if not isinstance(r.get(c), str) else r.get(c)
+                        for c in cols] for r in rows]))
+
+
+@handler("eval")
+async def eval_cmd(args) -> int:
+    return await _job_cmd(args, "start_eval")
+
+
+@handler("index_build")
+async def index_build(args) -> int:
+    return await _job_cmd(args, "start_index_build")
+
+
+async def _search(args, kind: str) -> int:
+    options: dict = {}
+    for item in args.opt:
+        k, _, v = item.partition("=")
+        options[k] = int(v) if v.lstrip("-").isdigit() else v
+    if args.bits is not None:
+        options["bits"] = args.bits
+    if args.method is not None:
+        options["method"] = args.method
+    query = args.query
+    if kind == "image":
+        p = Path(query).expanduser()
+        if not p.is_file():
+            raise FileNotFoundError(f"image not found: {query}")
+        query = str(p.resolve())
+    elif not query.strip():
+        raise ValueError("empty query")
+    async with Engine.session(args.home) as engine:
+        run = await engine.get_run(args.run)
+        res = await engine.search(run.id, kind, query, checkpoint=args.checkpoint, k=args.k,
+                                  **options)
+    hits = res["hits"]
+    if args.json:
+        emit_json({"run_id": run.id, "query": args.query, "kind": kind, "options": options,
+                   "latency_ms": res["latency_ms"], "checkpoint": res["index"].checkpoint,
+                   "hits": [{"rank": h.rank, "score": h.score, "item_id": h.item_id,
+                             "text": h.text, "image_path": h.image_path, **h.extra}
+                            for h in hits]})
+        return 0
+    print(f"{len(hits)} results in {res['latency_ms']:.1f} ms  ({run.label} ›"
+          f" {res['index'].checkpoint})")
+    print(table(["rank", "score", "id", "text"],
+                [[str(h.rank), fmt_num(h.score), h.item_id, h.text[:70]] for h in hits]))
+    if args.show:
+        from .show import show_thumbnails
+
+        show_thumbnails(hits)
+    return 0
+
+
+@handler("search_text")
+async def search_text(args) -> int:
+    return await _search(args, "text")
+
+
+@handler("search_image")
+async def search_image(args) -> int:
+    return await _search(args, "image")

@@ -1,0 +1,22 @@
+"""Which way is better for a metric: the experiment's objective direction wins, otherwise
+loss-like names are minimised and everything else maximised."""
+
+from __future__ import annotations
+
+import re
+
+_MIN_TOKENS = re.compile(
+    r"(loss|err|error|mse|mae|rmse|perplexity|ppl|nll|wer|cer|distance|time|latency)",
+    re.IGNORECASE,
+)
+
+
+def direction_for(key: str, objective: str | None = None, objective_direction: str | None = None) -> str:
+    if objective and key == objective and objective_direction in ("minimize", "maximize"):
+        return objective_direction
+    leaf = key.rsplit("/", 1)[-1]
+    return "minimize" if _MIN_TOKENS.search(leaf) else "maximize"
+
+
+def is_better(a: float, b: float, direction: str) -> bool:
+    return a < b if direction == "minimize" else a > b

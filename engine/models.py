@@ -1,0 +1,166 @@
+"""Plain records the engine API returns (to the TUI, the CLI and scripts)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from .records import _json_safe
+
+
+class Record:
+    def to_json(self) -> dict[str, Any]:
+        return _json_safe(asdict(self))  # type: ignore[call-overload]
+
+
+@dataclass
+class Experiment(Record):
+    id: int
+    name: str
+    adapter: str
+    config: dict[str, Any]
+    objective: str | None
+    direction: str | None
+    tags: list[str]
+    notes: str
+    origin: str | None
+    created: float
+    updated: float
+    # list view extras
+    runs: int = 0
+    last_run_id: int | None = None
+    last_run_number: int | None = None
+    last_status: str | None = None
+    last_progress: float | None = None
+    last_message: str = ""
+    best_value: float | None = None
+    best_run_number: int | None = None
+
+
+@dataclass
+class Run(Record):
+    id: int
+    experiment_id: int
+    experiment: str
+    number: int
+    status: str
+    config: dict[str, Any]
+    source: str
+    pid: int | None
+    created: float
+    started: float | None
+    finished: float | None
+    summary: dict[str, dict[str, Any]] | None
+    steps: int | None
+    epochs: float | None
+    error: str | None
+    objective: str | None = None
+    direction: str | None = None
+    adapter: str = ""
+    job_id: int | None = None
+    progress: float | None = None
+    message: str = ""
+
+    @property
+    def label(self) -> str:
+        return f"{self.experiment} › run {self.number}"
+
+    @property
+    def duration(self) -> float | None:
+        if self.started is None:
+            return None
+        import time
+
+        return (self.finished or time.time()) - self.started
+
+
+@dataclass
+class Job(Record):
+    id: int
+    type: str
+    status: str
+    run_id: int | None
+    target: str
+    params: dict[str, Any]
+    progress: float
+    message: str
+    result: Any
+    error: str | None
+    exit_code: int | None
+    pid: int | None
+    host: str | None
+    heartbeat: float | None
+    cancel_requested: bool
+    created: float
+    started: float | None
+    finished: float | None
+
+    @property
+    def elapsed(self) -> float | None:
+        if self.started is None:
+            return None
+        import time
+
+        return (self.finished or time.time()) - self.started
+
+    @property
+    def eta(self) -> float | None:
+        el = self.elapsed
+        if self.status != "running" or not el or not self.progress or self.progress >= 1:
+            return None
+        return el * (1 - self.progress) / self.progress
+
+
+@dataclass
+class MetricPoints(Record):
+    key: str
+    x: list[float]
+    y: list[float]
+    total: int = 0  # points stored for this key
+    downsampled: bool = False
+
+
+@dataclass
+class MetricBatch(Record):
+    """Rows newer than a cursor: ``points[key] = [(step, value, wall, epoch), ...]``."""
+
+    cursor: int
+    points: dict[str, list[tuple[int, float, float, float | None]]] = field(default_factory=dict)
+
+
+@dataclass
+class EvalRecord(Record):
+    id: int
+    run_id: int
+    job_id: int | None
+    checkpoint: str | None
+    view_type: str
+    data: dict[str, Any]
+    summary: dict[str, Any]
+    created: float
+    experiment: str = ""
+    run_number: int = 0
+
+
+@dataclass
+class IndexRecord(Record):
+    id: int
+    run_id: int
+    checkpoint: str
+    path: str
+    job_id: int | None
+    info: dict[str, Any]
+    created: float
+
+
+def loads(text: str | None, default: Any = None) -> Any:
+    if not text:
+        return default
+    from .records import json_load_floats
+
+    return json_load_floats(text)
+
+
+def dumps(obj: Any) -> str:
+    return json.dumps(_json_safe(obj))

@@ -1,0 +1,292 @@
+"""Run and metric records written from worker processes, user scripts and the scheduler.
+
+Synchronous on purpose: workers and the tracking API use plain sqlite3. The async engine calls
+the few lifecycle functions here through ``asyncio.to_thread`` so the SQL lives in one place.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import socket
+import sqlite3
+import threading
+import time
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from .directions import direction_for
+from .schema import write_tx
+
+HOST = socket.gethostname()
+FINAL_STATUSES = ("completed", "failed", "cancelled")
+
+
+def now() -> float:
+    return time.time()
+
+
+def _encode_value(v: float) -> float | None:
+    v = float(v)
+    return None if math.isnan(v) else v
+
+
+def decode_value(v: float | None) -> float:
+    return math.nan if v is None else v
+
+
+# ------------------------------------------------------------------ experiments and runs
+
+
+def get_or_create_experiment(conn: sqlite3.Connection, name: str, adapter: str = "script",
+                             config: Mapping[str, Any] | None = None) -> int:
+    row = conn.execute("SELECT id FROM experiments WHERE name=?", (name,)).fetchone()
+    if row:
+        return row[0]
+    t = now()
+    with write_tx(conn):
+        row = conn.execute("SELECT id FROM experiments WHERE name=?", (name,)).fetchone()
+        if row:
+            return row[0]
+        cur = conn.execute(
+            "INSERT INTO experiments(name, adapter, config, created, updated) VALUES (?,?,?,?,?)",
+            (name, adapter, json.dumps(dict(config or {})), t, t),
+        )
+        return int(cur.lastrowid)
+
+
+def insert_run(conn: sqlite3.Connection, experiment_id: int, config: Mapping[str, Any],
+               status: str, source: str, pid: int | None = None) -> tuple[int, int]:
+    """Insert a run inside the caller's write transaction. Returns (run_id, number)."""
+    t = now()
+    number = conn.execute(
+        "SELECT COALESCE(MAX(number), 0) + 1 FROM runs WHERE experiment_id=?", (experiment_id,)
+    ).fetchone()[0]
+    cur = conn.execute(
+        "INSERT INTO runs(experiment_id, number, status, config, source, pid, host, created, started)"
+        " VALUES (?,?,?,?,?,?,?,?,?)",
+        (experiment_id, number, status, json.dumps(dict(config)), source, pid, HOST, t,
+         t if status == "running" else None),
+    )
+    conn.execute("UPDATE experiments SET updated=? WHERE id=?", (t, experiment_id))
+    return int(cur.lastrowid), int(number)
+
+
+def summarize_run(conn: sqlite3.Connection, run_id: int) -> dict[str, dict[str, Any]]:
+    """Per key: last, min, max, best (by direction), step of best, count, nan count."""
+    exp = conn.execute(
+        "SELECT e.objective, e.direction FROM runs r JOIN experiments e ON e.id=r.experiment_id"
+        " WHERE r.id=?", (run_id,)).fetchone()
+    objective, obj_dir = (exp or (None, None))
+    out: dict[str, dict[str, Any]] = {}
+    keys = conn.execute("SELECT id, key FROM metric_keys WHERE run_id=?", (run_id,)).fetchall()
+    for key_id, key in keys:
+        count, nans, vmin, vmax, last_step = conn.execute(
+            "SELECT COUNT(*), SUM(value IS NULL), MIN(value), MAX(value), MAX(step)"
+            " FROM metrics WHERE key_id=?", (key_id,)).fetchone()
+        if not count:
+            continue
+        last = conn.execute(
+            "SELECT value FROM metrics WHERE key_id=? ORDER BY step DESC, id DESC LIMIT 1",
+            (key_id,)).fetchone()[0]
+        direction = direction_for(key, objective, obj_dir)
+        best = vmin if direction == "minimize" else vmax
+        best_step = None
+        if best is not None:
+            order = "ASC"
+            best_step = conn.execute(
+                f"SELECT step FROM metrics WHERE key_id=? AND value=? ORDER BY step {order} LIMIT 1",
+                (key_id, best)).fetchone()[0]
+        out[key] = {
+            "last": decode_value(last), "min": decode_value(vmin), "max": decode_value(vmax),
+            "best": decode_value(best), "best_step": best_step, "direction": direction,
+            "count": count, "nan_count": nans or 0, "last_step": last_step,
+        }
+    return out
+
+
+def finish_run(conn: sqlite3.Connection, run_id: int, status: str, error: str | None = None,
+               only_if_running: bool = True) -> bool:
+    """Mark a run ended and store its metrics summary, duration and steps/epochs."""
+    assert status in FINAL_STATUSES, status
+    summary = summarize_run(conn, run_id)
+    t = now()
+    steps = max((s["last_step"] for s in summary.values() if s["last_step"] is not None),
+                default=None)
+    epochs = conn.execute(
+        "SELECT MAX(m.epoch) FROM metrics m JOIN metric_keys k ON k.id=m.key_id WHERE k.run_id=?",
+        (run_id,)).fetchone()[0]
+    with write_tx(conn):
+        cond = " AND status IN ('running','queued')" if only_if_running else ""
+        cur = conn.execute(
+            "UPDATE runs SET status=?, finished=?, summary=?, steps=?, epochs=?, error=?"
+            f" WHERE id=?{cond}",
+            (status, t, json.dumps(_json_safe(summary)), steps, epochs, error, run_id))
+        conn.execute("UPDATE experiments SET updated=? WHERE id=(SELECT experiment_id FROM runs"
+                     " WHERE id=?)", (t, run_id))
+    return cur.rowcount > 0
+
+
+def _json_safe(obj: Any) -> Any:
+    """JSON cannot hold NaN/inf portably: encode them as strings."""
+    if isinstance(obj, float):
+        if math.isnan(obj):
+            return "NaN"
+        if math.isinf(obj):
+            return "Infinity" if obj > 0 else "-Infinity"
+        return obj
+    if isinstance(obj, dict):
+        return {k: _json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_json_safe(v) for v in obj]
+    return obj
+
+
+def json_load_floats(text: str | None) -> Any:
+    if not text:
+        return None
+    return _restore(json.loads(text))
+
+
+def _restore(obj: Any) -> Any:
+    if obj == "NaN":
+        return math.nan
+    if obj == "Infinity":
+        return math.inf
+    if obj == "-Infinity":
+        return -math.inf
+    if isinstance(obj, dict):
+        return {k: _restore(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_restore(v) for v in obj]
+    return obj
+
+
+dumps_safe = lambda obj: json.dumps(_json_safe(obj))  # noqa: E731
+
+
+def pid_alive(pid: int | None) -> bool:
+    if not pid:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # a zombie is not alive for our purposes
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            state = fh.read().rsplit(")", 1)[1].split()[0]
+        return state != "Z"
+    except OSError:
+        return True
+
+
+# ------------------------------------------------------------------ metrics ingestion
+
+
+class MetricWriter:
+    """Buffered metric ingestion for one run: appends are in-memory, flushed in batches by a
+    background thread (or when the buffer is large) in one IMMEDIATE transaction each."""
+
+    def __init__(self, conn: sqlite3.Connection, run_id: int, flush_every_s: float = 0.25,
+                 max_buffer: int = 20000):
+        self.conn = conn
+        self.run_id = run_id
+        self.flush_every_s = flush_every_s
+        self.max_buffer = max_buffer
+        self._buf: list[tuple[str, int, float | None, float, float | None]] = []
+        self._lock = threading.Lock()
+        self._db_lock = threading.Lock()
+        self._key_ids: dict[str, int] = dict(
+            (k, i) for i, k in conn.execute(
+                "SELECT id, key FROM metric_keys WHERE run_id=?", (run_id,)).fetchall())
+        self._step = int(conn.execute(
+            "SELECT COALESCE(MAX(m.step), -1) FROM metrics m JOIN metric_keys k ON k.id=m.key_id"
+            " WHERE k.run_id=?", (run_id,)).fetchone()[0])
+        self.epoch: float | None = None
+        self._closed = False
+        self._thread = threading.Thread(target=self._loop, name="labdeck-metrics", daemon=True)
+        self._wake = threading.Event()
+        self._thread.start()
+
+    @property
+    def last_step(self) -> int:
+        return self._step
+
+    def log(self, metrics: Mapping[str, Any], step: int | None = None,
+            epoch: float | None = None) -> None:
+        if step is None:
+            step = self._step + 1
+        step = int(step)
+        if epoch is not None:
+            self.epoch = float(epoch)
+        wall = time.time()
+        ep = self.epoch
+        rows = []
+        for key, value in metrics.items():
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                try:
+                    value = float(value)  # numpy / torch scalars
+                except (TypeError, ValueError):
+                    raise TypeError(f"metric {key!r}: expected a number, got {value!r}") from None
+            rows.append((str(key), step, _encode_value(value), wall, ep))
+        with self._lock:
+            self._step = max(self._step, step)
+            self._buf.extend(rows)
+            big = len(self._buf) >= self.max_buffer
+        if big:
+            self.flush()
+
+    def log_many(self, rows: Iterable[tuple[str, int, float]]) -> None:
+        wall = time.time()
+        with self._lock:
+            for key, step, value in rows:
+                self._buf.append((key, int(step), _encode_value(value), wall, self.epoch))
+                self._step = max(self._step, int(step))
+
+    def flush(self) -> int:
+        with self._db_lock:
+            with self._lock:
+                buf, self._buf = self._buf, []
+            if not buf:
+                return 0
+            try:
+                self._write(buf)
+            except BaseException:
+                with self._lock:  # keep the points for the next attempt
+                    self._buf[:0] = buf
+                raise
+            return len(buf)
+
+    def _write(self, buf: list) -> None:
+        with write_tx(self.conn):
+            for key in {r[0] for r in buf}:
+                if key not in self._key_ids:
+                    self.conn.execute(
+                        "INSERT OR IGNORE INTO metric_keys(run_id, key) VALUES (?,?)",
+                        (self.run_id, key))
+                    self._key_ids[key] = self.conn.execute(
+                        "SELECT id FROM metric_keys WHERE run_id=? AND key=?",
+                        (self.run_id, key)).fetchone()[0]
+            ids = self._key_ids
+            self.conn.executemany(
+                "INSERT INTO metrics(key_id, step, value, wall, epoch) VALUES (?,?,?,?,?)",
+                [(ids[k], s, v, w, e) for k, s, v, w, e in buf])
+
+    def _loop(self) -> None:
+        while not self._closed:
+            self._wake.wait(self.flush_every_s)
+            try:
+                self.flush()
+            except sqlite3.Error:
+                # a transient lock error: keep buffering, retry on the next tick
+                time.sleep(0.1)
+
+    def close(self) -> None:
+        self._closed = True
+        self._wake.set()
+        self._thread.join(timeout=5)
+        self.flush()

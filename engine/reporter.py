@@ -1,0 +1,112 @@
+"""The engine's Reporter: what a worker hands an adapter's train/evaluate/index code.
+
+Metrics are buffered (MetricWriter); progress and heartbeat are written by one background
+thread that also reads the job's cancel flag, so ``should_stop()`` costs a memory read.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import sys
+import threading
+import time
+from collections.abc import Mapping
+from pathlib import Path
+
+from .paths import read_ckpt_meta, safe_child, write_ckpt_meta
+from .records import MetricWriter
+from .schema import write_tx
+
+
+class WorkerReporter:
+    def __init__(self, conn: sqlite3.Connection, job_id: int, run_id: int | None,
+                 run_dir: Path, heartbeat_s: float = 1.0, writer: MetricWriter | None = None):
+        self.conn = conn
+        self.job_id = job_id
+        self.run_id = run_id
+        self.run_dir = run_dir
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        self.writer = writer
+        self._heartbeat_s = heartbeat_s
+        self._progress = 0.0
+        self._message = ""
+        self._dirty = True
+        self._stop = threading.Event()
+        self._closed = threading.Event()
+        self._lock = threading.Lock()
+        self._thread = threading.Thread(target=self._beat_loop, name="labdeck-heartbeat",
+                                        daemon=True)
+        self._thread.start()
+
+    # -- Reporter protocol ---------------------------------------------------------------
+
+    def log(self, metrics: Mapping[str, float], step: int | None = None,
+            epoch: float | None = None) -> None:
+        if self.writer is None:
+            raise RuntimeError("this job has no run to log metrics to")
+        self.writer.log(metrics, step=step, epoch=epoch)
+
+    def progress(self, fraction: float, message: str = "") -> None:
+        with self._lock:
+            self._progress = min(1.0, max(0.0, float(fraction)))
+            if message:
+                self._message = str(message)[:500]
+            self._dirty = True
+
+    def checkpoint_path(self, name: str) -> Path:
+        ckpt_dir = self.run_dir / "checkpoints"
+        ckpt_dir.mkdir(parents=True, exist_ok=True)
+        return safe_child(ckpt_dir, name)
+
+    def checkpoint_saved(self, name: str, step: int | None = None) -> None:
+        ckpt_dir = self.run_dir / "checkpoints"
+        meta = read_ckpt_meta(ckpt_dir)
+        meta[name] = {"step": step, "time": time.time()}
+        write_ckpt_meta(ckpt_dir, meta)
+        self.info(f"checkpoint {name} saved" + (f" at step {step}" if step is not None else ""))
+
+    def should_stop(self) -> bool:
+        return self._stop.is_set()
+
+    def info(self, message: str) -> None:
+        sys.stdout.write(message.rstrip("\n") + "\n")
+        sys.stdout.flush()
+
+    # -- engine side ---------------------------------------------------------------------
+
+    def request_stop(self) -> None:
+        self._stop.set()
+
+    def _beat_loop(self) -> None:
+        while not self._closed.wait(self._heartbeat_s):
+            try:
+                self.beat()
+            except sqlite3.Error:
+                pass
+
+    def beat(self) -> None:
+        with self._lock:
+            progress, message, dirty = self._progress, self._message, self._dirty
+            self._dirty = False
+        with write_tx(self.conn):
+            if dirty:
+                self.conn.execute(
+                    "UPDATE jobs SET heartbeat=?, progress=?, message=? WHERE id=?",
+                    (time.time(), progress, message, self.job_id))
+            else:
+                self.conn.execute("UPDATE jobs SET heartbeat=? WHERE id=?",
+                                  (time.time(), self.job_id))
+            row = self.conn.execute("SELECT cancel_requested FROM jobs WHERE id=?",
+                                    (self.job_id,)).fetchone()
+        if row and row[0]:
+            self._stop.set()
+
+    def close(self) -> None:
+        self._closed.set()
+        self._thread.join(timeout=5)
+        if self.writer is not None:
+            self.writer.close()
+        try:
+            self.beat()
+        except sqlite3.Error:
+            pass

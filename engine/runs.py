@@ -1,0 +1,233 @@
+"""Runs and their metrics: launch, read (incremental and downsampled), checkpoints, logs."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+from .experiments import NotFoundError
+from .models import MetricBatch, MetricPoints, Run, dumps, loads
+from .paths import checkpoints_dir, delete_checkpoint, job_log_path, list_checkpoints
+from .records import decode_value, now
+from .store import Store
+
+_RUN_SQL = """
+SELECT r.id, r.experiment_id, e.name, r.number, r.status, r.config, r.source, r.pid, r.created,
+       r.started, r.finished, r.summary, r.steps, r.epochs, r.error, e.objective, e.direction,
+       e.adapter, j.id, j.progress, j.message
+FROM runs r JOIN experiments e ON e.id = r.experiment_id
+LEFT JOIN jobs j ON j.id = (SELECT MAX(id) FROM jobs WHERE run_id = r.id AND type = 'train')
+"""
+_X_COLUMNS = {"step": "m.step", "epoch": "m.epoch", "wall": "m.wall"}
+
+
+def _run(row: tuple) -> Run:
+    return Run(id=row[0], experiment_id=row[1], experiment=row[2], number=row[3], status=row[4],
+               config=loads(row[5], {}), source=row[6], pid=row[7], created=row[8],
+               started=row[9], finished=row[10], summary=loads(row[11]), steps=row[12],
+               epochs=row[13], error=row[14], objective=row[15], direction=row[16],
+               adapter=row[17], job_id=row[18], progress=row[19], message=row[20] or "")
+
+
+class RunsMixin:
+    store: Store
+
+    async def start_run(self, exp_ref: str | int, *, resume_from: str | None = None,
+                        config_overrides: dict[str, Any] | None = None) -> tuple[int, int]:
+        """Queue a training run of an experiment. Returns (run_id, job_id)."""
+        exp = await self.get_experiment(exp_ref)  # type: ignore[attr-defined]
+        config = dict(exp.config)
+        if config_overrides:
+            config.update(config_overrides)
+        validated, _, _ = self.validate_experiment(exp.adapter, config)  # type: ignore[attr-defined]
+        t = now()
+        async with self.store.write() as db:
+            number = await self.store.scalar(
+                "SELECT COALESCE(MAX(number), 0) + 1 FROM runs WHERE experiment_id=?", (exp.id,))
+            cur = await db.execute(
+                "INSERT INTO runs(experiment_id, number, status, config, source, created)"
+                " VALUES (?,?,?,?,?,?)", (exp.id, number, "queued", dumps(validated), "job", t))
+            run_id = cur.lastrowid
+            params = {"resume_from": resume_from} if resume_from else {}
+            cur = await db.execute(
+                "INSERT INTO jobs(type, status, run_id, target, params, created)"
+                " VALUES ('train','queued',?,?,?,?)",
+                (run_id, f"{exp.name} › run {number}", dumps(params), t))
+            job_id = cur.lastrowid
+            await db.execute("UPDATE experiments SET updated=? WHERE id=?", (t, exp.id))
+        return int(run_id), int(job_id)
+
+    async def list_runs(self, exp_ref: str | int | None = None) -> list[Run]:
+        if exp_ref is None:
+            rows = await self.store.fetchall(_RUN_SQL + " ORDER BY r.id DESC")
+        else:
+            exp = await self.get_experiment(exp_ref)  # type: ignore[attr-defined]
+            rows = await self.store.fetchall(
+                _RUN_SQL + " WHERE r.experiment_id=? ORDER BY r.number DESC", (exp.id,))
+        return [_run(r) for r in rows]
+
+    async def get_run(self, ref: int | str) -> Run:
+        """A run by id, or "experiment/number" / "experiment:number"."""
+        if isinstance(ref, str) and not ref.isdigit():
+            for sep in ("/", ":", "#"):
+                if sep in ref:
+                    name, _, num = ref.rpartition(sep)
+                    if num.isdigit():
+                        row = await self.store.fetchone(
+                            _RUN_SQL + " WHERE e.name=? AND r.number=?", (name, int(num)))
+                        if row:
+                            return _run(row)
+            raise NotFoundError(f"no run {ref!r} (use a run id or EXPERIMENT/NUMBER)")
+        row = await self.store.fetchone(_RUN_SQL + " WHERE r.id=?", (int(ref),))
+        if row is None:
+            raise NotFoundError(f"no run {ref!r}")
+        return _run(row)
+
+    async def cancel_run(self, ref: int | str) -> int | None:
+        run = await self.get_run(ref)
+        job_id = await self.store.scalar(
+            "SELECT id FROM jobs WHERE run_id=? AND status IN ('queued','running')"
+            " ORDER BY id DESC LIMIT 1", (run.id,))
+        if job_id is None:
+            return None
+        await self.cancel_job(job_id)  # type: ignore[attr-defined]
+        return int(job_id)
+
+    # ------------------------------------------------------------------ metrics
+
+    async def metric_keys(self, run_id: int) -> list[str]:
+        rows = await self.store.fetchall(
+            "SELECT key FROM metric_keys WHERE run_id=? ORDER BY key", (run_id,))
+        return [r[0] for r in rows]
+
+    async def read_metrics_since(self, run_id: int, cursor: int = 0,
+                                 keys: list[str] | None = None, limit: int = 200_000) -> MetricBatch:
+        """Points newer than ``cursor`` (a metric row id); the new cursor is in the result."""
+        sql = ("SELECT m.id, k.key, m.step, m.value, m.wall, m.epoch FROM metrics m"
+               " JOIN metric_keys k ON k.id = m.key_id WHERE k.run_id=? AND m.id > ?")
+        params: list[Any] = [run_id, cursor]
+        if keys:
+            sql += f" AND k.key IN ({','.join('?' * len(keys))})"
+            params += keys
+        sql += " ORDER BY m.id LIMIT ?"
+        params.append(limit)
+        batch = MetricBatch(cursor=cursor)
+        for mid, key, step, value, wall, epoch in await self.store.fetchall(sql, params):
+            batch.points.setdefault(key, []).append((step, decode_value(value), wall, epoch))
+            batch.cursor = mid
+        return batch
+
+    async def read_metric(self, run_id: int, key: str, *, max_points: int = 2000,
+                          x: str = "step", last_n_steps: int | None = None) -> MetricPoints:
+        """At most ``max_points`` points of one key. Beyond that, min and max of each bucket are
+        kept (extremes survive); NaN points are dropped from the chart data (counted in
+        the summary). x is step, epoch or wall (seconds since the run's first point)."""
+        xcol = _X_COLUMNS[x]
+        kid = await self.store.scalar(
+            "SELECT id FROM metric_keys WHERE run_id=? AND key=?", (run_id, key))
+        if kid is None:
+            return MetricPoints(key=key, x=[], y=[])
+        where = "m.key_id=?"
+        params: list[Any] = [kid]
+        if last_n_steps:
+            top = await self.store.scalar("SELECT MAX(step) FROM metrics WHERE key_id=?", (kid,))
+            where += " AND m.step > ?"
+            params.append((top or 0) - last_n_steps)
+        where += f" AND {xcol} IS NOT NULL"
+        total, lo, hi = await self.store.fetchone(
+            f"SELECT COUNT(*), MIN({xcol}), MAX({xcol}) FROM metrics m WHERE {where}", params)
+        x0 = lo if (x == "wall" and lo is not None) else 0.0
+        if total <= max_points:
+            rows = await self.store.fetchall(
+                f"SELECT {xcol}, m.value FROM metrics m WHERE {where} ORDER BY {xcol}, m.id",
+                params)
+            xs = [r[0] - x0 for r in rows if r[1] is not None]
+            ys = [r[1] for r in rows if r[1] is not None]
+            return MetricPoints(key=key, x=xs, y=ys, total=total)
+        buckets = max(1, max_points // 2)
+        span = (hi - lo) or 1.0
+        rows = await self.store.fetchall(
+            f"SELECT CAST(({xcol} - ?) * ? / ? AS INTEGER) AS b, MIN({xcol}), MAX({xcol}),"
+            f" MIN(m.value), MAX(m.value), COUNT(m.value) FROM metrics m WHERE {where}"
+            " GROUP BY b ORDER BY b", [lo, buckets, span * 1.000001, *params])
+        xs: list[float] = []
+        ys: list[float] = []
+        for _, x_first, x_last, vmin, vmax, n in rows:
+            if not n:
+                continue
+            # two points per bucket: the extremes, placed at the bucket's ends
+            xs += [x_first - x0, x_last - x0]
+            ys += [vmin, vmax]
+        return MetricPoints(key=key, x=xs, y=ys, total=total, downsampled=True)
+
+    async def all_metrics(self, run_id: int, key: str) -> list[tuple[int, float]]:
+        rows = await self.store.fetchall(
+            "SELECT m.step, m.value FROM metrics m JOIN metric_keys k ON k.id=m.key_id"
+            " WHERE k.run_id=? AND k.key=? ORDER BY m.step, m.id", (run_id, key))
+        return [(s, decode_value(v)) for s, v in rows]
+
+    async def run_summary(self, run_id: int) -> dict[str, dict[str, Any]]:
+        """The stored end-of-run summary, or a live one computed now for a running run."""
+        run = await self.get_run(run_id)
+        if run.summary is not None:
+            return run.summary
+        import asyncio
+
+        from .records import summarize_run
+        from .schema import connect_sync
+
+        def compute() -> dict:
+            conn = connect_sync(self.settings.db_path)  # type: ignore[attr-defined]
+            try:
+                return summarize_run(conn, run_id)
+            finally:
+                conn.close()
+
+        return await asyncio.to_thread(compute)
+
+    # ------------------------------------------------------------------ files
+
+    def run_dir(self, run_id: int) -> Path:
+        return self.settings.run_dir(run_id)  # type: ignore[attr-defined]
+
+    async def list_checkpoints(self, run_id: int) -> list[dict[str, Any]]:
+        await self.get_run(run_id)
+        return list_checkpoints(checkpoints_dir(self.settings, run_id))  # type: ignore[attr-defined]
+
+    async def delete_checkpoint(self, run_id: int, name: str) -> None:
+        await self.get_run(run_id)
+        delete_checkpoint(checkpoints_dir(self.settings, run_id), name)  # type: ignore[attr-defined]
+
+    async def log_path(self, run_id: int) -> Path | None:
+        job_id = await self.store.scalar(
+            "SELECT MAX(id) FROM jobs WHERE run_id=? AND type='train'", (run_id,))
+        if job_id is None:
+            return None
+        return job_log_path(self.settings, job_id, run_id)  # type: ignore[attr-defined]
+
+    async def log_tail(self, run_id: int | None = None, lines: int = 200,
+                       job_id: int | None = None) -> list[str]:
+        if job_id is not None:
+            rid = await self.store.scalar("SELECT run_id FROM jobs WHERE id=?", (job_id,))
+            path = job_log_path(self.settings, job_id, rid)  # type: ignore[attr-defined]
+        else:
+            path = await self.log_path(int(run_id or 0))
+        if path is None or not path.exists():
+            return []
+        return tail_lines(path, lines)
+
+
+def tail_lines(path: Path, lines: int) -> list[str]:
+    with open(path, "rb") as fh:
+        fh.seek(0, 2)
+        size = fh.tell()
+        block = min(size, max(4096, lines * 200))
+        fh.seek(size - block)
+        data = fh.read().decode("utf-8", errors="replace")
+    out = data.splitlines()
+    return out[-lines:]
+
+
+def finite(v: float | None) -> bool:
+    return v is not None and not math.isnan(v) and not math.isinf(v)

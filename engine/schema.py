@@ -1,0 +1,198 @@
+"""Numbered schema migrations and connection setup shared by the async store and workers.
+
+The schema version lives in ``PRAGMA user_version``. A database newer than this code knows is
+refused, never silently used.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+MIGRATIONS: list[str] = [
+    # 1: core tables
+    """
+    CREATE TABLE experiments (
+        id INTEGER PRIMARY KEY,
+        name TEXT NOT NULL UNIQUE,
+        adapter TEXT NOT NULL,
+        config TEXT NOT NULL DEFAULT '{}',
+        objective TEXT,
+        direction TEXT CHECK (direction IN ('minimize', 'maximize')),
+        tags TEXT NOT NULL DEFAULT '[]',
+        notes TEXT NOT NULL DEFAULT '',
+        origin TEXT,
+        created REAL NOT NULL,
+        updated REAL NOT NULL
+    );
+    CREATE TABLE runs (
+        id INTEGER PRIMARY KEY,
+        experiment_id INTEGER NOT NULL REFERENCES experiments(id) ON DELETE CASCADE,
+        number INTEGER NOT NULL,
+        status TEXT NOT NULL,
+        config TEXT NOT NULL DEFAULT '{}',
+        source TEXT NOT NULL DEFAULT 'job',
+        pid INTEGER,
+        host TEXT,
+        created REAL NOT NULL,
+        started REAL,
+        finished REAL,
+        summary TEXT,
+        steps INTEGER,
+        epochs REAL,
+        error TEXT,
+        UNIQUE (experiment_id, number)
+    );
+    CREATE TABLE metric_keys (
+        id INTEGER PRIMARY KEY,
+        run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+        key TEXT NOT NULL,
+        UNIQUE (run_id, key)
+    );
+    -- value NULL encodes NaN (SQLite stores NaN as NULL); +-inf are stored as REAL.
+    CREATE TABLE metrics (
+        id INTEGER PRIMARY KEY,
+        key_id INTEGER NOT NULL REFERENCES metric_keys(id) ON DELETE CASCADE,
+        step INTEGER NOT NULL,
+        value REAL,
+        wall REAL NOT NULL,
+        epoch REAL
+    );
+    CREATE INDEX metrics_key_step ON metrics(key_id, step);
+    CREATE TABLE jobs (
+        id INTEGER PRIMARY KEY,
+        type TEXT NOT NULL,
+        status TEXT NOT NULL CHECK (status IN ('queued','running','completed','failed','cancelled')),
+        run_id INTEGER REFERENCES runs(id) ON DELETE CASCADE,
+        target TEXT NOT NULL DEFAULT '',
+        params TEXT NOT NULL DEFAULT '{}',
+        progress REAL NOT NULL DEFAULT 0,
+        message TEXT NOT NULL DEFAULT '',
+        result TEXT,
+        error TEXT,
+        exit_code INTEGER,
+        pid INTEGER,
+        host TEXT,
+        heartbeat REAL,
+        cancel_requested INTEGER NOT NULL DEFAULT 0,
+        created REAL NOT NULL,
+        started REAL,
+        finished REAL
+    );
+    CREATE INDEX jobs_status ON jobs(status);
+    CREATE TABLE eval_results (
+        id INTEGER PRIMARY KEY,
+        run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+        job_id INTEGER REFERENCES jobs(id) ON DELETE SET NULL,
+        checkpoint TEXT,
+        view_type TEXT NOT NULL,
+        data TEXT NOT NULL,
+        summary TEXT NOT NULL DEFAULT '{}',
+        created REAL NOT NULL
+    );
+    CREATE TABLE indexes (
+        id INTEGER PRIMARY KEY,
+        run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+        checkpoint TEXT NOT NULL,
+        path TEXT NOT NULL,
+        job_id INTEGER REFERENCES jobs(id) ON DELETE SET NULL,
+        info TEXT NOT NULL DEFAULT '{}',
+        created REAL NOT NULL
+    );
+    CREATE TABLE scheduler_lease (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        owner TEXT NOT NULL,
+        pid INTEGER NOT NULL,
+        host TEXT NOT NULL,
+        mode TEXT NOT NULL,
+        heartbeat REAL NOT NULL,
+        started REAL NOT NULL
+    );
+    """,
+]
+
+SCHEMA_VERSION = len(MIGRATIONS)
+
+PRAGMAS = (
+    "PRAGMA journal_mode=WAL",
+    "PRAGMA synchronous=NORMAL",
+    "PRAGMA foreign_keys=ON",
+    "PRAGMA busy_timeout=10000",
+)
+
+
+class SchemaTooNewError(RuntimeError):
+    pass
+
+
+def check_version(found: int, path: Path | str) -> None:
+    if found > SCHEMA_VERSION:
+        raise SchemaTooNewError(
+            f"{path} has schema version {found}, but this labdeck knows only up to "
+            f"{SCHEMA_VERSION}; upgrade labdeck (refusing to open it)"
+        )
+
+
+def migrate_sync(conn: sqlite3.Connection, path: Path | str) -> int:
+    """Apply pending migrations on a plain sqlite3 connection (autocommit mode)."""
+    found = conn.execute("PRAGMA user_version").fetchone()[0]
+    check_version(found, path)
+    for number in range(found, SCHEMA_VERSION):
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            # re-check under the write lock: another process may have migrated
+            now = conn.execute("PRAGMA user_version").fetchone()[0]
+            if now > number:
+                conn.execute("COMMIT")
+                continue
+            for stmt in _split(MIGRATIONS[number]):
+                conn.execute(stmt)
+            conn.execute(f"PRAGMA user_version={number + 1}")
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+    return SCHEMA_VERSION
+
+
+def _split(script: str) -> list[str]:
+    out, buf = [], []
+    for line in script.splitlines():
+        if line.strip().startswith("--"):
+            continue
+        buf.append(line)
+        joined = "\n".join(buf)
+        if line.rstrip().endswith(";") and sqlite3.complete_statement(joined):
+            out.append(joined.strip())
+            buf = []
+    rest = "\n".join(buf).strip()
+    if rest:
+        out.append(rest)
+    return out
+
+
+def connect_sync(path: Path | str, migrate: bool = True) -> sqlite3.Connection:
+    """A sqlite3 connection configured like the engine's (workers, tracking, CLI helpers)."""
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    conn = sqlite3.connect(str(path), timeout=10.0, isolation_level=None, check_same_thread=False)
+    for p in PRAGMAS:
+        conn.execute(p)
+    if migrate:
+        migrate_sync(conn, path)
+    else:
+        check_version(conn.execute("PRAGMA user_version").fetchone()[0], path)
+    return conn
+
+
+class write_tx:
+    """``with write_tx(conn):`` -> BEGIN IMMEDIATE ... COMMIT (ROLLBACK on error)."""
+
+    def __init__(self, conn: sqlite3.Connection):
+        self.conn = conn
+
+    def __enter__(self) -> sqlite3.Connection:
+        self.conn.execute("BEGIN IMMEDIATE")
+        return self.conn
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        self.conn.execute("ROLLBACK" if exc_type else "COMMIT")

@@ -1,0 +1,49 @@
+"""Typed settings in one place: where the home is and how much may run at once."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+HOME_ENV = "LABDECK_HOME"
+DEFAULT_HOME = Path("~/.labdeck")
+
+
+@dataclass(frozen=True)
+class Settings:
+    home: Path
+    max_concurrency: int = 1
+    cancel_grace_s: float = 10.0
+    heartbeat_s: float = 1.0
+    stale_after_s: float = 10.0  # heartbeat older than this + dead pid -> failed
+    lease_ttl_s: float = 5.0
+    poll_s: float = 0.25
+
+    @property
+    def db_path(self) -> Path:
+        return self.home / "labdeck.db"
+
+    @property
+    def runs_dir(self) -> Path:
+        return self.home / "runs"
+
+    def run_dir(self, run_id: int) -> Path:
+        return self.runs_dir / str(int(run_id))
+
+    def ensure(self) -> Settings:
+        self.runs_dir.mkdir(parents=True, exist_ok=True)
+        return self
+
+
+def load_settings(home: str | os.PathLike[str] | None = None, **overrides: object) -> Settings:
+    """Resolve the home: explicit argument, then $LABDECK_HOME, then ~/.labdeck."""
+    raw = home if home is not None else os.environ.get(HOME_ENV) or DEFAULT_HOME
+    path = Path(raw).expanduser().resolve()
+    env_conc = os.environ.get("LABDECK_MAX_CONCURRENCY")
+    if env_conc and "max_concurrency" not in overrides:
+        overrides["max_concurrency"] = max(1, int(env_conc))
+    env_grace = os.environ.get("LABDECK_CANCEL_GRACE")
+    if env_grace and "cancel_grace_s" not in overrides:
+        overrides["cancel_grace_s"] = float(env_grace)
+    return Settings(home=path, **overrides)  # type: ignore[arg-type]

@@ -1,0 +1,135 @@
+"""Log metrics to labdeck from any Python training script, the way one would to MLflow or W&B.
+
+    from engine import tracking
+    run = tracking.init(experiment="my-script", config={"lr": 3e-4})
+    for step in range(100):
+        tracking.log({"train/loss": loss}, step=step)
+    tracking.finish()
+
+Inside a labdeck worker (a ``script`` adapter job) ``init`` attaches to the job's run and the
+worker owns the run's status. Standalone, it creates the run in the home (``$LABDECK_HOME`` or
+``home=``); points are buffered and flushed in batches and at exit; an uncaught exception
+marks the run failed, and a run whose process dies is failed by the scheduler's sweep.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import sys
+import threading
+from collections.abc import Mapping
+from typing import Any
+
+from .records import MetricWriter, finish_run, get_or_create_experiment, insert_run
+from .schema import connect_sync, write_tx
+from .settings import load_settings
+
+
+class TrackedRun:
+    def __init__(self, run_id: int, writer: MetricWriter, attached: bool, conn):
+        self.id = run_id
+        self.attached = attached
+        self._writer = writer
+        self._conn = conn
+        self._finished = False
+        self._lock = threading.Lock()
+
+    def log(self, metrics: Mapping[str, float], step: int | None = None,
+            epoch: float | None = None) -> None:
+        if self._finished:
+            raise RuntimeError(f"run {self.id} is finished")
+        self._writer.log(metrics, step=step, epoch=epoch)
+
+    def flush(self) -> None:
+        self._writer.flush()
+
+    def finish(self, status: str = "completed", error: str | None = None) -> None:
+        with self._lock:
+            if self._finished:
+                return
+            self._finished = True
+        self._writer.close()
+        if not self.attached:
+            finish_run(self._conn, self.id, status, error)
+
+    def __enter__(self) -> TrackedRun:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            self.finish("completed")
+        else:
+            self.finish("failed", f"{exc_type.__name__}: {exc}")
+
+
+_current: TrackedRun | None = None
+_hooked = False
+
+
+def init(experiment: str | None = None, config: Mapping[str, Any] | None = None,
+         home: str | None = None, flush_every_s: float = 0.25) -> TrackedRun:
+    """Start (or, inside a labdeck job, attach to) a run and make it the current one."""
+    global _current
+    if _current is not None and not _current._finished:
+        return _current
+    settings = load_settings(home)
+    conn = connect_sync(settings.db_path)
+    env_run = os.environ.get("LABDECK_RUN_ID")
+    if env_run and home is None and experiment is None:
+        run_id, attached = int(env_run), True
+    else:
+        name = experiment or os.path.splitext(os.path.basename(sys.argv[0] or "script"))[0]
+        exp_id = get_or_create_experiment(conn, name, "script", {})
+        with write_tx(conn):
+            run_id, _ = insert_run(conn, exp_id, config or {}, "running", "tracking",
+                                   pid=os.getpid())
+        attached = False
+        settings.run_dir(run_id).mkdir(parents=True, exist_ok=True)
+    writer = MetricWriter(conn, run_id, flush_every_s=flush_every_s)
+    _current = TrackedRun(run_id, writer, attached, conn)
+    _install_hooks()
+    return _current
+
+
+def start_run(experiment: str, config: Mapping[str, Any] | None = None,
+              home: str | None = None) -> TrackedRun:
+    """A standalone run (never attaches), usable as a context manager."""
+    settings = load_settings(home)
+    conn = connect_sync(settings.db_path)
+    exp_id = get_or_create_experiment(conn, experiment, "script", {})
+    with write_tx(conn):
+        run_id, _ = insert_run(conn, exp_id, config or {}, "running", "tracking", pid=os.getpid())
+    return TrackedRun(run_id, MetricWriter(conn, run_id), False, conn)
+
+
+def log(metrics: Mapping[str, float], step: int | None = None,
+        epoch: float | None = None) -> None:
+    (_current if _current is not None else init()).log(metrics, step=step, epoch=epoch)
+
+
+def finish(status: str = "completed") -> None:
+    global _current
+    if _current is not None:
+        _current.finish(status)
+        _current = None
+
+
+def _install_hooks() -> None:
+    global _hooked
+    if _hooked:
+        return
+    _hooked = True
+    previous = sys.excepthook
+
+    def hook(exc_type, exc, tb):
+        global _current
+        if _current is not None:
+            try:
+                _current.finish("failed", f"{exc_type.__name__}: {exc}")
+            finally:
+                _current = None
+        previous(exc_type, exc, tb)
+
+    sys.excepthook = hook
+    atexit.register(finish)

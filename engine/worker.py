@@ -1,0 +1,166 @@
+"""A job's worker process: ``python -m engine.worker --home H JOB_ID``.
+
+Started by the scheduler in its own process session, so it outlives the TUI or an SSH drop.
+It owns its job's final status: completed, failed (with the error) or cancelled.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import sys
+import traceback
+from pathlib import Path
+from typing import Any
+
+from .paths import safe_child
+from .records import HOST, MetricWriter, dumps_safe, finish_run, now
+from .registry import get_adapter_class
+from .reporter import WorkerReporter
+from .schema import connect_sync, write_tx
+from .settings import load_settings
+
+
+class JobError(RuntimeError):
+    pass
+
+
+def _load(conn, job_id: int) -> dict[str, Any]:
+    conn.row_factory = None
+    row = conn.execute(
+        "SELECT j.type, j.run_id, j.params, r.config, e.adapter, e.name, r.number"
+        " FROM jobs j LEFT JOIN runs r ON r.id=j.run_id LEFT JOIN experiments e"
+        " ON e.id=r.experiment_id WHERE j.id=?", (job_id,)).fetchone()
+    if row is None:
+        raise JobError(f"job {job_id} does not exist")
+    jtype, run_id, params, config, adapter, exp_name, number = row
+    return {"type": jtype, "run_id": run_id, "params": json.loads(params or "{}"),
+            "config": json.loads(config or "{}"), "adapter": adapter,
+            "experiment": exp_name, "run_number": number}
+
+
+def _checkpoint(run_dir: Path, params: dict[str, Any]) -> Path:
+    name = params.get("checkpoint") or "best.pt"
+    ckpt_dir = run_dir / "checkpoints"
+    path = safe_child(ckpt_dir, name)
+    if not path.is_file():
+        available = sorted(p.name for p in ckpt_dir.glob("*") if not p.name.startswith("."))
+        raise JobError(f"checkpoint {name!r} not found (available: {', '.join(available) or 'none'})")
+    return path
+
+
+def run_job(job_id: int, home: str | None) -> int:
+    settings = load_settings(home)
+    conn = connect_sync(settings.db_path)
+    job = _load(conn, job_id)
+    run_id = job["run_id"]
+    run_dir = settings.run_dir(run_id) if run_id else settings.home / "jobs" / str(job_id)
+    with write_tx(conn):
+        conn.execute(
+            "UPDATE jobs SET status='running', pid=?, host=?, heartbeat=?,"
+            " started=COALESCE(started, ?) WHERE id=? AND status IN ('queued','running')",
+            (os.getpid(), HOST, now(), now(), job_id))
+        if job["type"] == "train" and run_id:
+            conn.execute("UPDATE runs SET status='running', pid=?, host=?, started=? WHERE id=?",
+                         (os.getpid(), HOST, now(), run_id))
+    writer = MetricWriter(connect_sync(settings.db_path), run_id) if (
+        job["type"] == "train" and run_id) else None
+    reporter = WorkerReporter(conn=connect_sync(settings.db_path), job_id=job_id, run_id=run_id,
+                              run_dir=run_dir, heartbeat_s=settings.heartbeat_s, writer=writer)
+
+    def on_term(signum, frame):  # noqa: ARG001
+        reporter.request_stop()
+
+    signal.signal(signal.SIGTERM, on_term)
+    signal.signal(signal.SIGINT, on_term)
+    os.environ.update({"LABDECK_HOME": str(settings.home), "LABDECK_JOB_ID": str(job_id),
+                       "LABDECK_RUN_ID": str(run_id or "")})
+    status, error, result = "completed", None, None
+    try:
+        result = _dispatch(conn, job, job_id, run_dir, reporter)
+        if reporter.should_stop():
+            status = "cancelled"
+    except BaseException as exc:  # noqa: BLE001 - every failure becomes the job's error
+        traceback.print_exc()
+        sys.stdout.flush()
+        if reporter.should_stop() and not isinstance(exc, JobError):
+            status = "cancelled"
+        else:
+            status = "failed"
+            error = f"{type(exc).__name__}: {exc}"
+    finally:
+        reporter.close()
+    if job["type"] == "train" and run_id:
+        finish_run(conn, run_id, status, error)
+    with write_tx(conn):
+        conn.execute(
+            "UPDATE jobs SET status=?, finished=?, result=?, error=?, exit_code=?,"
+            " progress=CASE WHEN ?='completed' THEN 1.0 ELSE progress END,"
+            " message=CASE WHEN ?='completed' AND message='' THEN 'done' ELSE message END"
+            " WHERE id=? AND status='running'",
+            (status, now(), dumps_safe(result) if result is not None else None, error,
+             0 if status == "completed" else 1, status, status, job_id))
+    print(f"labdeck: job {job_id} {status}" + (f": {error}" if error else ""), flush=True)
+    return 0 if status == "completed" else 1
+
+
+def _dispatch(conn, job: dict[str, Any], job_id: int, run_dir: Path,
+              reporter: WorkerReporter) -> Any:
+    if job["type"] not in ("train", "eval", "index_build"):
+        from .jobtypes import run_extra_job_type
+
+        return run_extra_job_type(job["type"], conn, job, job_id, reporter)
+    if job["adapter"] is None:
+        raise JobError(f"job {job_id} has no run/experiment to work on")
+    cls = get_adapter_class(job["adapter"])
+    adapter = cls()
+    config = cls.validate_config(job["config"])
+    jtype, params = job["type"], job["params"]
+    print(f"labdeck: job {job_id} {jtype} {job['experiment']} run {job['run_number']}"
+          f" adapter={job['adapter']} pid={os.getpid()}", flush=True)
+    if jtype == "train":
+        resume = params.get("resume_from")
+        resume_path = _checkpoint(run_dir, {"checkpoint": resume}) if resume else None
+        return adapter.train(config, reporter, resume_from=resume_path)
+    if jtype == "eval":
+        if not cls.supports("evaluate"):
+            raise JobError(f"adapter {cls.name} cannot evaluate")
+        ckpt = _checkpoint(run_dir, params)
+        res = adapter.evaluate(config, ckpt, reporter)
+        with write_tx(conn):
+            cur = conn.execute(
+                "INSERT INTO eval_results(run_id, job_id, checkpoint, view_type, data, summary,"
+                " created) VALUES (?,?,?,?,?,?,?)",
+                (job["run_id"], job_id, ckpt.name, res.view_type, dumps_safe(res.data),
+                 dumps_safe(res.summary), now()))
+        return {"eval_result_id": cur.lastrowid, "view_type": res.view_type,
+                "summary": res.summary, "data": res.data}
+    if jtype == "index_build":
+        if not cls.supports("index"):
+            raise JobError(f"adapter {cls.name} cannot build an index")
+        ckpt = _checkpoint(run_dir, params)
+        index_dir = run_dir / "indexes" / ckpt.stem
+        info = adapter.build_index(config, ckpt, index_dir, reporter)
+        with write_tx(conn):
+            conn.execute("DELETE FROM indexes WHERE run_id=? AND checkpoint=?",
+                         (job["run_id"], ckpt.name))
+            cur = conn.execute(
+                "INSERT INTO indexes(run_id, checkpoint, path, job_id, info, created)"
+                " VALUES (?,?,?,?,?,?)",
+                (job["run_id"], ckpt.name, str(index_dir), job_id, dumps_safe(info or {}), now()))
+        return {"index_id": cur.lastrowid, "path": str(index_dir), **(info or {})}
+    raise JobError(f"unknown job type {jtype!r}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m engine.worker")
+    parser.add_argument("--home")
+    parser.add_argument("job_id", type=int)
+    args = parser.parse_args(argv)
+    return run_job(args.job_id, args.home)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
