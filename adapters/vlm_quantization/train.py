@@ -65,7 +65,7 @@ def train(cfg: dict[str, Any], reporter, resume_from: Path | None = None) -> dic
     if cfg["num_threads"] > 0:
         torch.set_num_threads(cfg["num_threads"])
     torch.manual_seed(cfg["seed"])
-    gen = torch.Generator().manual_seed(cfg["seed"])
+    gen = torch.Generator()
     data = load_dataset(cfg, info=reporter.info)
     items = subset(data.train, cfg["subset_ratio"], cfg["seed"])
     state = None
@@ -88,33 +88,37 @@ def train(cfg: dict[str, Any], reporter, resume_from: Path | None = None) -> dic
     opt = torch.optim.AdamW(model.parameters(), lr=cfg["lr"], weight_decay=cfg["weight_decay"])
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt, _lr_lambda(total_steps, min(100, max(1, total_steps // 10))))
-    start_epoch, step, best = 0, 0, -1.0
+    start_epoch, skip_steps, step, best = 0, 0, 0, -1.0
     if state is not None:
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])
         sched.load_state_dict(state["scheduler"])
-        start_epoch, step, best = int(state["epoch"]), int(state["step"]), float(state["best"])
-        gen.manual_seed(cfg["seed"] * 1000 + start_epoch)
+        start_epoch, skip_steps = int(state["epoch"]), int(state.get("epoch_step", 0))
+        step, best = int(state["step"]), float(state["best"])
         reporter.info(f"resumed from {resume_from} at epoch {start_epoch}, step {step}")
     reporter.info(f"training on {len(items)} items, {steps_per_epoch} steps/epoch, bits {bits}")
 
-    def save(name: str, epoch: int) -> None:
+    def save(name: str, epoch: int, epoch_step: int = 0) -> None:
         save_checkpoint(reporter.checkpoint_path(name), model, tok, cfg, opt, sched,
-                        epoch=epoch, step=step, best=best)
+                        epoch=epoch, epoch_step=epoch_step, step=step, best=best)
         reporter.checkpoint_saved(name, step)
 
-    epoch, stopped = start_epoch, False
+    epoch, stopped, epoch_step = start_epoch, False, 0
     for epoch in range(start_epoch, epochs):
         model.train()
+        # drawn per epoch from a per-epoch seed, so a resume mid-epoch replays exactly
+        gen.manual_seed(cfg["seed"] * 100_003 + epoch)
         perm = torch.randperm(len(items), generator=gen)
-        for s in range(steps_per_epoch):
+        picks = cap_start[perm] + (torch.rand(len(items), generator=gen)
+                                   * cap_count[perm]).long()
+        first = skip_steps if epoch == start_epoch else 0
+        for s in range(first, steps_per_epoch):
             if reporter.should_stop():
-                stopped = True
+                stopped, epoch_step = True, s
                 break
             idx = perm[s * bs:(s + 1) * bs]
-            pick = cap_start[idx] + (torch.rand(len(idx), generator=gen) * cap_count[idx]).long()
             hi, _ = model.encode_image(images[idx])
-            ht, _ = model.encode_text(cap_ids[pick])
+            ht, _ = model.encode_text(cap_ids[picks[s * bs:(s + 1) * bs]])
             loss, parts = hash_loss(hi, ht, labels[idx], bits, cfg["temperature"],
                                     cfg["quantization_weight"], cfg["balance_weight"])
             opt.zero_grad(set_to_none=True)
@@ -130,8 +134,7 @@ def train(cfg: dict[str, Any], reporter, resume_from: Path | None = None) -> dic
             reporter.progress((epoch * steps_per_epoch + s + 1) / total_steps,
                               f"epoch {epoch + 1}/{epochs} step {s + 1}/{steps_per_epoch}")
         if stopped:
-            # the interrupted epoch is redone on resume
-            save("last.pt", epoch)
+            save("last.pt", epoch, epoch_step)
             reporter.info(f"stop requested: saved last.pt at epoch {epoch}, step {step}")
             break
         model.eval()
