@@ -109,6 +109,46 @@ MIGRATIONS: list[str] = [
         started REAL NOT NULL
     );
     """,
+    # 2: hyperparameter studies (engine/studies) and their trials mirrored from the search engine
+    """
+    CREATE TABLE studies (
+        id INTEGER PRIMARY KEY,
+        name TEXT NOT NULL UNIQUE,
+        experiment_id INTEGER REFERENCES experiments(id) ON DELETE SET NULL,
+        trials_experiment_id INTEGER REFERENCES experiments(id) ON DELETE SET NULL,
+        adapter TEXT NOT NULL,
+        base_config TEXT NOT NULL DEFAULT '{}',
+        space TEXT NOT NULL DEFAULT '{}',
+        settings TEXT NOT NULL DEFAULT '{}',
+        engine TEXT NOT NULL,
+        storage TEXT NOT NULL,
+        engine_study TEXT NOT NULL,
+        status TEXT NOT NULL DEFAULT 'created',
+        job_id INTEGER REFERENCES jobs(id) ON DELETE SET NULL,
+        cancel_requested INTEGER NOT NULL DEFAULT 0,
+        importance TEXT,
+        error TEXT,
+        created REAL NOT NULL,
+        updated REAL NOT NULL
+    );
+    CREATE TABLE trials (
+        id INTEGER PRIMARY KEY,
+        study_id INTEGER NOT NULL REFERENCES studies(id) ON DELETE CASCADE,
+        number INTEGER NOT NULL,
+        state TEXT NOT NULL CHECK (state IN ('running','complete','pruned','failed')),
+        params TEXT NOT NULL DEFAULT '{}',
+        value REAL,
+        intermediate TEXT NOT NULL DEFAULT '[]',
+        run_id INTEGER REFERENCES runs(id) ON DELETE SET NULL,
+        pid INTEGER,
+        host TEXT,
+        started REAL,
+        finished REAL,
+        error TEXT,
+        UNIQUE (study_id, number)
+    );
+    CREATE INDEX trials_state ON trials(state);
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -67,6 +67,8 @@ class RecordingReporter:
 class AdapterConformance:
     adapter_cls: ClassVar[type[BaseAdapter]]
     quick_config: ClassVar[dict[str, Any]] = {}
+    # log calls tolerated after should_stop() turns true (in-process loops: within one step)
+    max_logs_after_stop: ClassVar[int] = 2
 
     @pytest.fixture
     def adapter(self) -> BaseAdapter:
@@ -90,8 +92,14 @@ class AdapterConformance:
 
     def test_defaults_validate(self) -> None:
         schema = self.adapter_cls.config_schema()
-        cfg = schema.validate({})
+        required = {f.name: self.quick_config[f.name] for f in schema.fields if f.required}
+        cfg = schema.validate(required)
         assert set(cfg) == set(schema.names())
+        for f in schema.fields:
+            if f.required:
+                with pytest.raises(ConfigError) as exc:
+                    schema.validate({})
+                assert f.name in exc.value.errors
 
     def test_unknown_key_rejected(self) -> None:
         with pytest.raises(ConfigError) as exc:
@@ -152,7 +160,7 @@ class AdapterConformance:
         cfg = adapter.validate_config(self.quick_config)
         adapter.train(cfg, rep)
         # stopped promptly: only a handful of log calls after the stop request
-        assert len(rep.metrics) <= 3
+        assert len(rep.metrics) <= 1 + self.max_logs_after_stop
 
     def test_eval_index_search_roundtrip(self, adapter: BaseAdapter, tmp_path: Path) -> None:
         caps = self.adapter_cls.capabilities

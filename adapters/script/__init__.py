@@ -133,7 +133,7 @@ class ScriptAdapter(BaseAdapter):
                 if parsed is None:
                     sys.stdout.write(line)
                     sys.stdout.flush()
-                else:
+                elif not reporter.should_stop():  # after a stop request, nothing more counts
                     step, metrics, epoch = parsed
                     if metrics:
                         reporter.log(metrics, step=step, epoch=epoch)
