@@ -1,0 +1,275 @@
+"""Numba kernels behind :mod:`adapters.vlm_quantization.codes` (imported lazily, on first use).
+
+Kept apart from ``codes.py`` so that importing ``codes`` never imports numba (~0.3 s) and so
+that the pure-numpy path works where numba is missing. Every function is compiled on its
+first call for the dtypes it sees and cached on disk (``cache=True``), so a later process
+loads machine code instead of compiling again.
+
+Hamming top-k is one fused pass per (query, database slice): XOR, popcount and a running
+radius. Distances are small integers, so the state is a histogram of the accepted
+distances, a candidate buffer in index order and a threshold ``thr`` such that fewer than
+``k`` accepted codes lie strictly below it. A code is accepted only when its distance is
+``< thr``; every ``k`` accepts the threshold drops to the smallest radius holding ``k``
+codes. The database is walked in L1-sized blocks; a vectorised loop computes a block's
+distances and their minimum, and the branchy accept loop runs only for blocks whose minimum
+beats the threshold, which after the first few blocks is rare. Ties resolve to the lower
+index for free: a later code with the threshold distance is never needed.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, types
+from numba.extending import intrinsic
+
+_BLOCK_BYTES = 16 * 1024  # one database block per query pass; stays in L1 across a query group
+
+
+@intrinsic
+def _popcount(typingctx, x):
+    """LLVM ``ctpop``: one ``popcnt`` (or ``vpopcntq`` when vectorised) per word."""
+    if not isinstance(x, types.Integer):
+        return None
+
+    def codegen(context, builder, signature, args):
+        return builder.ctpop(args[0])
+
+    return x(x), codegen
+
+
+@njit(cache=True, inline="always")
+def _block_distances(db, q, start, m, out):
+    """Distances of ``db[start:start+m]`` to ``q`` into ``out[:m]``; returns their minimum."""
+    words = db.shape[1]
+    mn = 1 << 30
+    if words == 1:
+        q0 = q[0]
+        for j in range(m):
+            d = np.int32(_popcount(db[start + j, 0] ^ q0))
+            out[j] = d
+            mn = min(mn, d)
+    elif words == 2:
+        q0 = q[0]
+        q1 = q[1]
+        for j in range(m):
+            d = np.int32(_popcount(db[start + j, 0] ^ q0)) + np.int32(
+                _popcount(db[start + j, 1] ^ q1)
+            )
+            out[j] = d
+            mn = min(mn, d)
+    else:
+        for j in range(m):
+            d = np.int32(0)
+            for t in range(words):
+                d += np.int32(_popcount(db[start + j, t] ^ q[t]))
+            out[j] = d
+            mn = min(mn, d)
+    return mn
+
+
+@njit(cache=True, nogil=True)
+def _order(primary, secondary, m):
+    """Permutation sorting items ``:m`` by (primary, secondary) ascending.
+
+    A bottom-up merge sort written out: ``np.argsort`` costs seconds of compile per dtype.
+    """
+    a = np.arange(m)
+    b = np.empty(m, np.int64)
+    width = 1
+    while width < m:
+        lo = 0
+        while lo < m:
+            mid = min(lo + width, m)
+            hi = min(lo + 2 * width, m)
+            i, j, o = lo, mid, lo
+            while i < mid and j < hi:
+                x, y = a[i], a[j]
+                if primary[y] < primary[x] or (
+                    primary[y] == primary[x] and secondary[y] < secondary[x]
+                ):
+                    b[o] = y
+                    j += 1
+                else:
+                    b[o] = x
+                    i += 1
+                o += 1
+            while i < mid:
+                b[o] = a[i]
+                i += 1
+                o += 1
+            while j < hi:
+                b[o] = a[j]
+                j += 1
+                o += 1
+            lo = hi
+        a, b = b, a
+        width *= 2
+    return a
+
+
+@njit(cache=True, nogil=True)
+def _finish(buf_idx, buf_d, count, thr, k, out_idx, out_d):
+    """Write the best ``k`` of a candidate buffer (index order) sorted by (distance, index)."""
+    keep = 0
+    for e in range(count):
+        if buf_d[e] <= thr:
+            buf_idx[keep] = buf_idx[e]
+            buf_d[keep] = buf_d[e]
+            keep += 1
+    order = _order(buf_d, buf_idx, keep)
+    m = min(k, keep)
+    for r in range(m):
+        out_idx[r] = buf_idx[order[r]]
+        out_d[r] = buf_d[order[r]]
+    for r in range(m, k):
+        out_idx[r] = -1
+        out_d[r] = -1
+
+
+@njit(cache=True, nogil=True)
+def hamming_topk_task(db, queries, k, bits, q_lo, q_hi, r_lo, r_hi, out_idx, out_d):
+    """Top-``k`` of ``queries[q_lo:q_hi]`` over ``db[r_lo:r_hi]`` into ``out_*[q, :k]``.
+
+    Rows are sorted by (distance, index) and padded with -1. Serial; the unit of work of
+    ``hamming_topk_slices`` and, called alone, the whole search for one small query set.
+    """
+    block = max(64, _BLOCK_BYTES // (db.shape[1] * db.itemsize))
+    cap = 2 * k + 64
+    gq = max(0, q_hi - q_lo)
+    hist = np.zeros((gq, bits + 2), np.int64)
+    buf_idx = np.empty((gq, cap), np.int64)
+    buf_d = np.empty((gq, cap), np.int32)
+    count = np.zeros(gq, np.int64)
+    below = np.zeros(gq, np.int64)  # accepted codes with distance < thr
+    thr = np.full(gq, bits + 1, np.int32)
+    dist = np.empty(block, np.int32)
+    for start in range(r_lo, r_hi, block):
+        m = min(block, r_hi - start)
+        for qi in range(gq):
+            th = thr[qi]
+            if _block_distances(db, queries[q_lo + qi], start, m, dist) >= th:
+                continue
+            for j in range(m):
+                d = dist[j]
+                if d >= th:
+                    continue
+                c = count[qi]
+                if c == cap:  # compact: at most k codes lie within the threshold
+                    keep = 0
+                    for e in range(c):
+                        if buf_d[qi, e] <= th:
+                            buf_idx[qi, keep] = buf_idx[qi, e]
+                            buf_d[qi, keep] = buf_d[qi, e]
+                            keep += 1
+                    c = keep
+                buf_idx[qi, c] = start + j
+                buf_d[qi, c] = d
+                count[qi] = c + 1
+                hist[qi, d] += 1
+                below[qi] += 1
+                if below[qi] >= k:
+                    cum = 0
+                    t = 0
+                    while t <= bits:
+                        cum += hist[qi, t]
+                        if cum >= k:
+                            break
+                        t += 1
+                    th = np.int32(t)
+                    below[qi] = cum - hist[qi, t]
+            thr[qi] = th
+    for qi in range(gq):
+        _finish(
+            buf_idx[qi], buf_d[qi], count[qi], thr[qi], k, out_idx[q_lo + qi], out_d[q_lo + qi]
+        )
+
+
+@njit(cache=True, nogil=True)
+def merge_slices(part_idx, part_d, k, out_idx, out_d):
+    """Merge per-slice results (slices in index order) into one top-``k`` per query."""
+    n_slices, nq, kk = part_idx.shape
+    for qi in range(nq):
+        total = n_slices * kk
+        key_d = np.empty(total, np.int64)
+        key_i = np.empty(total, np.int64)
+        m = 0
+        for s in range(n_slices):
+            for r in range(kk):
+                if part_idx[s, qi, r] >= 0:
+                    key_d[m] = part_d[s, qi, r]
+                    key_i[m] = part_idx[s, qi, r]
+                    m += 1
+        order = _order(key_d, key_i, m)
+        for r in range(min(k, m)):
+            out_idx[qi, r] = key_i[order[r]]
+            out_d[qi, r] = key_d[order[r]]
+
+
+@njit(cache=True, nogil=True)
+def hamming_distances(db, queries, lo, hi, out):
+    """Distances of rows ``lo:hi`` to every query into ``out[q, lo:hi]``."""
+    words = db.shape[1]
+    for i in range(lo, hi):
+        for qi in range(queries.shape[0]):
+            d = 0
+            for t in range(words):
+                d += np.int64(_popcount(db[i, t] ^ queries[qi, t]))
+            out[qi, i] = d
+
+
+@njit(cache=True, nogil=True)
+def _compact_desc(buf_idx, buf_s, count, k):
+    """Sort a candidate buffer by (similarity desc, index asc) in place; return kept count."""
+    neg = np.empty(count, np.float32)
+    for e in range(count):
+        neg[e] = -buf_s[e]
+    order = _order(neg, buf_idx, count)
+    m = min(k, count)
+    tmp_i = np.empty(m, np.int64)
+    tmp_s = np.empty(m, buf_s.dtype)
+    for r in range(m):
+        tmp_i[r] = buf_idx[order[r]]
+        tmp_s[r] = buf_s[order[r]]
+    buf_idx[:m] = tmp_i
+    buf_s[:m] = tmp_s
+    return m
+
+
+@njit(cache=True, nogil=True)
+def select_desc(sims, offset, k, buf_idx, buf_s, count, full):
+    """Fold a chunk ``sims[q, :]`` (database rows ``offset...``) into running top-k buffers.
+
+    ``buf_*[q, :count[q]]`` hold the candidates; once ``full[q]`` the first ``k`` are the
+    best so far, sorted, and only a strictly better similarity than the k-th is accepted
+    (an equal one arrives later, so its index is higher and it loses the tie).
+    """
+    cap = buf_idx.shape[1]
+    for qi in range(sims.shape[0]):
+        c = count[qi]
+        is_full = full[qi]
+        th = buf_s[qi, k - 1]  # meaningless until full
+        row = sims[qi]
+        for j in range(row.shape[0]):
+            v = row[j]
+            if is_full and not v > th:
+                continue
+            if c == cap:
+                c = _compact_desc(buf_idx[qi], buf_s[qi], c, k)
+                is_full = True
+                th = buf_s[qi, k - 1]
+                if not v > th:
+                    continue
+            buf_idx[qi, c] = offset + j
+            buf_s[qi, c] = v
+            c += 1
+        count[qi] = c
+        full[qi] = is_full
+
+
+@njit(cache=True, nogil=True)
+def finish_desc(buf_idx, buf_s, count, k, out_idx, out_s):
+    for qi in range(buf_idx.shape[0]):
+        m = _compact_desc(buf_idx[qi], buf_s[qi], count[qi], k)
+        for r in range(m):
+            out_idx[qi, r] = buf_idx[qi, r]
+            out_s[qi, r] = buf_s[qi, r]
