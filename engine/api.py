@@ -25,9 +25,10 @@ from .runs import RunsMixin
 from .scheduler import Scheduler
 from .settings import Settings, load_settings
 from .store import Store
+from .studies.api import StudiesMixin
 
 
-class Engine(ExperimentsMixin, RunsMixin, JobsMixin, CompareMixin):
+class Engine(ExperimentsMixin, RunsMixin, JobsMixin, CompareMixin, StudiesMixin):
     def __init__(self, settings: Settings):
         self.settings = settings
         self.store = Store(settings)

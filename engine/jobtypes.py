@@ -7,6 +7,7 @@ from typing import Any
 
 _RUNNERS: dict[str, str] = {
     # type -> "module:function", imported only when such a job runs
+    "study": "engine.studies.runner:run_study_job",
 }
 
 

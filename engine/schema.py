@@ -50,15 +50,23 @@ MIGRATIONS: list[str] = [
         UNIQUE (run_id, key)
     );
     -- value NULL encodes NaN (SQLite stores NaN as NULL); +-inf are stored as REAL.
+    -- Clustered by (key, id): appends stay cheap with no secondary index, and reading one
+    -- key is a range scan. ids come from the metric_seq counter, so they grow in commit
+    -- order and serve as the cursor of incremental reads.
     CREATE TABLE metrics (
-        id INTEGER PRIMARY KEY,
         key_id INTEGER NOT NULL REFERENCES metric_keys(id) ON DELETE CASCADE,
+        id INTEGER NOT NULL,
         step INTEGER NOT NULL,
         value REAL,
         wall REAL NOT NULL,
-        epoch REAL
+        epoch REAL,
+        PRIMARY KEY (key_id, id)
+    ) WITHOUT ROWID;
+    CREATE TABLE metric_seq (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        last INTEGER NOT NULL
     );
-    CREATE INDEX metrics_key_step ON metrics(key_id, step);
+    INSERT INTO metric_seq(id, last) VALUES (1, 0);
     CREATE TABLE jobs (
         id INTEGER PRIMARY KEY,
         type TEXT NOT NULL,

@@ -1,0 +1,251 @@
+"""Running a study: the worker loop (claim a trial, train it, tell the engine, mirror it) and
+the "study" job type, which runs that loop in its worker process and starts ``workers - 1``
+more loops as child processes in the same process group (so a cancel reaches all of them).
+
+Each trial really trains the adapter, in this process, as a labdeck run of the study's trials
+experiment (``<study>/trials``): the study overrides the adapter's ``epochs_key`` with
+``search_epochs`` and its ``subset_key`` with ``subset_ratio`` when the adapter has them.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from ..records import HOST, MetricWriter, finish_run, insert_run, now
+from ..registry import get_adapter_class
+from ..schema import connect_sync, write_tx
+from ..settings import Settings, load_settings
+from .base import BaseSearchEngine, EngineTrial, TrialHandle
+from .records import finalize, load_row, mirror_upsert, open_engine, set_status, sweep
+from .spec import StudyDefinition
+from .trial_reporter import TrialReporter
+
+
+def trial_config(defn: StudyDefinition, params: dict[str, Any]) -> dict[str, Any]:
+    """Base config + fixed + sampled params, with the study's epochs / subset overrides."""
+    cls = get_adapter_class(defn.adapter)
+    config = {**defn.base_config, **defn.fixed(), **params}
+    s = defn.settings
+    if cls.epochs_key and s.search_epochs is not None:
+        config[cls.epochs_key] = s.search_epochs
+    if cls.subset_key and s.subset_ratio is not None:
+        config[cls.subset_key] = s.subset_ratio
+    return cls.validate_config(config)
+
+
+class StudyWorker:
+    """One worker loop on one study, in this process."""
+
+    def __init__(self, settings: Settings, study: str | int, *, worker_index: int = 0,
+                 stop: Callable[[], bool] = lambda: False,
+                 progress: Callable[[float, str], None] | None = None):
+        self.settings = settings.ensure()
+        self.conn = connect_sync(settings.db_path)
+        self.row = load_row(self.conn, study)
+        self.engine: BaseSearchEngine = open_engine(self.row, settings.home, worker_index)
+        self.defn = self.engine.definition
+        self.adapter_cls = get_adapter_class(self.defn.adapter)
+        self._adapter = None
+        self._outer_stop = stop
+        self._progress = progress
+        self._cancel_seen = False
+        self._last_cancel_check = 0.0
+        self.done: list[int] = []
+
+    # -- stop conditions ----------------------------------------------------------------
+
+    def cancelled(self) -> bool:
+        """The study's cancel flag (labdeck row) or the engine's stop flag; checked at most
+        once a second during a trial."""
+        if self._cancel_seen:
+            return True
+        t = time.monotonic()
+        if t - self._last_cancel_check >= 1.0:
+            self._last_cancel_check = t
+            row = self.conn.execute("SELECT cancel_requested FROM studies WHERE id=?",
+                                    (self.row["id"],)).fetchone()
+            self._cancel_seen = bool(row and row[0])
+        return self._cancel_seen
+
+    def stopping(self) -> bool:
+        return self._outer_stop() or self.cancelled()
+
+    # -- the loop -------------------------------------------------------------------------
+
+    def run(self) -> dict[str, Any]:
+        sweep(self.conn, self.row, self.engine, self.settings.home)
+        if self.row["status"] not in ("running",):
+            set_status(self.conn, self.row["id"], "running")
+        timeout = self.defn.settings.timeout_s
+        t0 = time.monotonic()
+        reason = None
+        try:
+            while True:
+                if self.stopping() or self.engine.stop_requested():
+                    reason = "cancelled"
+                    break
+                if timeout and time.monotonic() - t0 > timeout:
+                    reason = "stopped"
+                    break
+                sweep_failed = self.engine.fail_stale()
+                if sweep_failed:
+                    sweep(self.conn, self.row, self.engine, self.settings.home)
+                handle = self.engine.ask(self._attrs(None))
+                if handle is None:
+                    break
+                self.run_trial(handle)
+                self.done.append(handle.number)
+        finally:
+            status = finalize(self.conn, self.row, self.engine, self.settings.home,
+                              stopping=reason)
+            self.engine.close()
+        return {"study": self.row["name"], "trials_run": self.done, "status": status}
+
+    def _attrs(self, run_id: int | None) -> dict[str, Any]:
+        return {"pid": os.getpid(), "host": HOST, "home": str(self.settings.home),
+                "run_id": run_id}
+
+    @property
+    def adapter(self) -> Any:
+        if self._adapter is None:
+            self._adapter = self.adapter_cls()
+        return self._adapter
+
+    def run_trial(self, handle: TrialHandle) -> EngineTrial:
+        defn, conn = self.defn, self.conn
+        started = now()
+        params = {**defn.fixed(), **handle.params}
+        try:
+            config = trial_config(defn, handle.params)
+        except Exception as exc:  # noqa: BLE001 - a bad sample fails the trial, not the study
+            err = f"{type(exc).__name__}: {exc}"
+            self.engine.tell(handle, "failed", attrs={"error": err})
+            t = EngineTrial(handle.number, "failed", params, started=started, finished=now(),
+                            attrs={**self._attrs(None), "error": err})
+            with write_tx(conn):
+                mirror_upsert(conn, self.row["id"], t, None)
+            return t
+        exp_id = self.row["trials_experiment_id"]
+        with write_tx(conn):
+            run_id, _ = insert_run(conn, exp_id, config, "running", "study", pid=os.getpid())
+        attrs = self._attrs(run_id)
+        running = EngineTrial(handle.number, "running", params, started=started, attrs=attrs)
+        with write_tx(conn):
+            mirror_upsert(conn, self.row["id"], running, run_id)
+        writer = MetricWriter(connect_sync(self.settings.db_path), run_id)
+        n_trials = defn.settings.n_trials
+
+        def on_progress(fraction: float, message: str) -> None:
+            if self._progress is not None:
+                done = len(self.done)
+                self._progress(min(1.0, (done + fraction) / n_trials),
+                               f"trial {handle.number}: {message}")
+
+        reporter = TrialReporter(
+            connect_sync(self.settings.db_path), writer, run_id, self.settings.run_dir(run_id),
+            defn.settings.objective, lambda step, v: self.engine.report(handle, step, v),
+            self.stopping, on_progress)
+        old_env = os.environ.get("LABDECK_RUN_ID")
+        os.environ["LABDECK_RUN_ID"] = str(run_id)
+        error = None
+        result: Any = None
+        print(f"labdeck: study {self.row['name']} trial {handle.number} run {run_id}"
+              f" params {params}", flush=True)
+        try:
+            result = self.adapter.train(config, reporter)
+        except BaseException as exc:  # noqa: BLE001 - the trial's failure, recorded below
+            error = f"{type(exc).__name__}: {exc}"
+            if isinstance(exc, KeyboardInterrupt | SystemExit):
+                error = "cancelled"
+        finally:
+            if old_env is None:
+                os.environ.pop("LABDECK_RUN_ID", None)
+            else:
+                os.environ["LABDECK_RUN_ID"] = old_env
+            writer.close()
+            reporter.close()
+        value = reporter.last_value
+        if value is None and isinstance(result, dict) and isinstance(
+                result.get(defn.settings.objective), int | float):
+            value = float(result[defn.settings.objective])
+        end_attrs: dict[str, Any] = {}
+        if reporter.pruned:
+            state, run_status = "pruned", "cancelled"
+            end_attrs["error"] = f"pruned at step {reporter.pruned_at}"
+        elif self.stopping():
+            state, run_status = "failed", "cancelled"
+            end_attrs.update(error="cancelled", cancelled=True)
+        elif error is not None:
+            state, run_status = "failed", "failed"
+            end_attrs["error"] = error
+        elif value is None or value != value:
+            state, run_status = "failed", "failed"
+            end_attrs["error"] = (f"objective {defn.settings.objective!r} was never logged"
+                                  if value is None else "objective is NaN")
+        else:
+            state, run_status = "complete", "completed"
+        self.engine.tell(handle, state, value if state == "complete" else None, end_attrs)
+        finish_run(conn, run_id, run_status, end_attrs.get("error"))
+        final = EngineTrial(handle.number, state, params,
+                            value=value if state != "failed" else None,
+                            intermediate=list(enumerate(reporter.values)), started=started,
+                            finished=now(), attrs={**attrs, **end_attrs})
+        with write_tx(conn):
+            mirror_upsert(conn, self.row["id"], final, run_id)
+        print(f"labdeck: trial {handle.number} {state}"
+              + (f" value={value}" if state == "complete" else "")
+              + (f" ({end_attrs['error']})" if end_attrs.get("error") else ""), flush=True)
+        return final
+
+
+# ------------------------------------------------------------------ the "study" job type
+
+
+def _spawn_worker(settings: Settings, study: str, index: int) -> subprocess.Popen:
+    env = dict(os.environ)
+    root = str(Path(__file__).resolve().parents[2])
+    env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    env["PYTHONUNBUFFERED"] = "1"
+    return subprocess.Popen(
+        [sys.executable, "-m", "engine.studies.worker", "--home", str(settings.home),
+         "--index", str(index), study], stdin=subprocess.DEVNULL, env=env)
+
+
+def run_study_job(conn, job: dict[str, Any], job_id: int, reporter: Any) -> dict[str, Any]:
+    """Job type "study" (engine/jobtypes.py): params {"study": NAME}."""
+    settings = load_settings(os.environ.get("LABDECK_HOME"))
+    name = job["params"]["study"]
+    row = load_row(conn, name)
+    workers = int(row["settings"].get("workers") or 1)
+    children = [_spawn_worker(settings, name, i) for i in range(1, workers)]
+    lock = threading.Lock()
+
+    def progress(fraction: float, message: str) -> None:
+        with lock:
+            reporter.progress(fraction, message)
+
+    try:
+        worker = StudyWorker(settings, name, worker_index=0, stop=reporter.should_stop,
+                             progress=progress)
+        out = worker.run()
+    finally:
+        if reporter.should_stop():
+            for p in children:
+                if p.poll() is None:
+                    p.send_signal(signal.SIGTERM)
+        for p in children:
+            p.wait()
+    out["workers"] = workers
+    row = load_row(conn, name)
+    out["status"] = row["status"]
+    if row["status"] == "completed":
+        reporter.progress(1.0, "study completed")
+    return out

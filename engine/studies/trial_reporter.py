@@ -1,0 +1,124 @@
+"""The Reporter a trial's adapter trains with: metrics go to the trial's labdeck run; each new
+value of the objective is reported to the search engine (so its pruner can act), and a prune
+or a study cancel makes ``should_stop()`` true.
+
+The objective is read back from the metrics table (one cursor query), not intercepted in
+``log``: a script adapter's child process writes metrics straight to the database through
+``engine.tracking``, so the table is the one place every adapter's points meet.
+"""
+
+from __future__ import annotations
+
+import math
+import sqlite3
+import sys
+import threading
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from ..paths import read_ckpt_meta, safe_child, write_ckpt_meta
+from ..records import MetricWriter, decode_value
+
+
+class TrialReporter:
+    def __init__(self, conn: sqlite3.Connection, writer: MetricWriter, run_id: int,
+                 run_dir: Path, objective: str, on_objective: Callable[[int, float], bool],
+                 outer_stop: Callable[[], bool],
+                 on_progress: Callable[[float, str], None] | None = None,
+                 poll_s: float = 0.2):
+        self.conn = conn
+        self.writer = writer
+        self.run_id = run_id
+        self.run_dir = run_dir
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        self.objective = objective
+        self._on_objective = on_objective
+        self._outer_stop = outer_stop
+        self._on_progress = on_progress
+        self.values: list[float] = []
+        self.pruned_at: int | None = None
+        self._cursor = 0
+        self._key_id: int | None = None
+        self._lock = threading.Lock()
+        self._done = threading.Event()
+        self._poll_s = poll_s
+        self._thread = threading.Thread(target=self._loop, name="labdeck-trial-poll",
+                                        daemon=True)
+        self._thread.start()
+
+    # -- Reporter protocol ---------------------------------------------------------------
+
+    def log(self, metrics: Mapping[str, float], step: int | None = None,
+            epoch: float | None = None) -> None:
+        self.writer.log(metrics, step=step, epoch=epoch)
+        if self.objective in metrics:
+            self.writer.flush()
+            self.poll()  # prune decisions without waiting for the next poll tick
+
+    def progress(self, fraction: float, message: str = "") -> None:
+        if self._on_progress is not None:
+            self._on_progress(fraction, message)
+
+    def checkpoint_path(self, name: str) -> Path:
+        ckpt_dir = self.run_dir / "checkpoints"
+        ckpt_dir.mkdir(parents=True, exist_ok=True)
+        return safe_child(ckpt_dir, name)
+
+    def checkpoint_saved(self, name: str, step: int | None = None) -> None:
+        ckpt_dir = self.run_dir / "checkpoints"
+        meta = read_ckpt_meta(ckpt_dir)
+        meta[name] = {"step": step, "time": time.time()}
+        write_ckpt_meta(ckpt_dir, meta)
+
+    def should_stop(self) -> bool:
+        return self.pruned_at is not None or self._outer_stop()
+
+    def info(self, message: str) -> None:
+        sys.stdout.write(message.rstrip("\n") + "\n")
+        sys.stdout.flush()
+
+    # -- objective polling ---------------------------------------------------------------
+
+    @property
+    def pruned(self) -> bool:
+        return self.pruned_at is not None
+
+    @property
+    def last_value(self) -> float | None:
+        return self.values[-1] if self.values else None
+
+    def poll(self) -> None:
+        with self._lock:
+            if self._key_id is None:
+                row = self.conn.execute("SELECT id FROM metric_keys WHERE run_id=? AND key=?",
+                                        (self.run_id, self.objective)).fetchone()
+                if row is None:
+                    return
+                self._key_id = row[0]
+            rows = self.conn.execute(
+                "SELECT id, value FROM metrics WHERE key_id=? AND id>? ORDER BY id",
+                (self._key_id, self._cursor)).fetchall()
+            for mid, value in rows:
+                self._cursor = mid
+                v = decode_value(value)
+                self.values.append(v)
+                if self.pruned_at is None and not math.isnan(v):
+                    step = len(self.values) - 1
+                    if self._on_objective(step, v):
+                        self.pruned_at = step
+
+    def _loop(self) -> None:
+        while not self._done.wait(self._poll_s):
+            try:
+                self.poll()
+            except sqlite3.Error:
+                pass
+
+    def close(self) -> dict[str, Any]:
+        """Stop polling; the caller flushes the writer first so the last points are read."""
+        self._done.set()
+        self._thread.join(timeout=5)
+        self.poll()
+        return {"values": self.values, "pruned_at": self.pruned_at}
