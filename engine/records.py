@@ -11,6 +11,7 @@ import math
 import os
 import socket
 import sqlite3
+import sys
 import threading
 import time
 from collections.abc import Iterable, Mapping
@@ -192,12 +193,14 @@ class MetricWriter:
     background thread (or when the buffer is large) in one IMMEDIATE transaction each."""
 
     def __init__(self, conn: sqlite3.Connection, run_id: int, flush_every_s: float = 0.25,
-                 max_buffer: int = 20000):
+                 max_buffer: int = 5000):
         self.conn = conn
         self.run_id = run_id
         self.flush_every_s = flush_every_s
         self.max_buffer = max_buffer
-        self._buf: list[tuple[str, int, float | None, float, float | None]] = []
+        self._buf: list[tuple[dict, int, float, float | None]] = []
+        self._pending = 0
+        self._warned: set[str] = set()
         self._lock = threading.Lock()
         self._db_lock = threading.Lock()
         self._key_ids: dict[str, int] = dict(
@@ -208,8 +211,8 @@ class MetricWriter:
             " WHERE k.run_id=?", (run_id,)).fetchone()[0])
         self.epoch: float | None = None
         self._closed = False
-        self._thread = threading.Thread(target=self._loop, name="labdeck-metrics", daemon=True)
         self._wake = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="labdeck-metrics", daemon=True)
         self._thread.start()
 
     @property
@@ -218,67 +221,92 @@ class MetricWriter:
 
     def log(self, metrics: Mapping[str, Any], step: int | None = None,
             epoch: float | None = None) -> None:
-        if step is None:
-            step = self._step + 1
-        step = int(step)
-        if epoch is not None:
-            self.epoch = float(epoch)
-        wall = time.time()
-        ep = self.epoch
-        rows = []
-        for key, value in metrics.items():
-            if isinstance(value, bool) or not isinstance(value, (int, float)):
-                try:
-                    value = float(value)  # numpy / torch scalars
-                except (TypeError, ValueError):
-                    raise TypeError(f"metric {key!r}: expected a number, got {value!r}") from None
-            rows.append((str(key), step, _encode_value(value), wall, ep))
+        """Cheap: one append under a lock. Values are checked and keys resolved at flush."""
         with self._lock:
-            self._step = max(self._step, step)
-            self._buf.extend(rows)
-            big = len(self._buf) >= self.max_buffer
-        if big:
-            self.flush()
+            if step is None:
+                step = self._step + 1
+            if epoch is not None:
+                self.epoch = float(epoch)
+            self._step = max(self._step, int(step))
+            self._buf.append((metrics if type(metrics) is dict else dict(metrics), int(step),
+                              time.time(), self.epoch))
+            self._pending += len(metrics)
+            pending = self._pending
+        if pending >= self.max_buffer:
+            if pending >= 10 * self.max_buffer:
+                self.flush()  # backpressure: the database cannot keep up
+            else:
+                self._wake.set()
 
     def log_many(self, rows: Iterable[tuple[str, int, float]]) -> None:
         wall = time.time()
         with self._lock:
             for key, step, value in rows:
-                self._buf.append((key, int(step), _encode_value(value), wall, self.epoch))
+                self._buf.append(({key: value}, int(step), wall, self.epoch))
                 self._step = max(self._step, int(step))
+                self._pending += 1
 
     def flush(self) -> int:
         with self._db_lock:
             with self._lock:
                 buf, self._buf = self._buf, []
+                self._pending = 0
             if not buf:
                 return 0
             try:
-                self._write(buf)
+                return self._write(buf)
             except BaseException:
                 with self._lock:  # keep the points for the next attempt
                     self._buf[:0] = buf
                 raise
-            return len(buf)
 
-    def _write(self, buf: list) -> None:
+    def _rows(self, buf: list, first_id: int) -> list[tuple]:
+        ids = self._key_ids
+        rows = []
+        n = first_id
+        for metrics, step, wall, epoch in buf:
+            for key, value in metrics.items():
+                if type(value) is not float:
+                    if isinstance(value, bool) or not isinstance(value, (int, float)):
+                        try:
+                            value = float(value)  # numpy / torch scalars
+                        except (TypeError, ValueError):
+                            if key not in self._warned:
+                                self._warned.add(key)
+                                sys.stderr.write(f"labdeck: metric {key!r} is not a number"
+                                                 f" ({value!r}); skipped\n")
+                            continue
+                    value = float(value)
+                kid = ids.get(key)
+                if kid is None:
+                    kid = self._new_key(str(key))
+                rows.append((kid, n, step, None if value != value else value, wall, epoch))
+                n += 1
+        return rows
+
+    def _new_key(self, key: str) -> int:
+        self.conn.execute("INSERT OR IGNORE INTO metric_keys(run_id, key) VALUES (?,?)",
+                          (self.run_id, key))
+        kid = self.conn.execute("SELECT id FROM metric_keys WHERE run_id=? AND key=?",
+                                (self.run_id, key)).fetchone()[0]
+        self._key_ids[key] = kid
+        return kid
+
+    def _write(self, buf: list) -> int:
         with write_tx(self.conn):
-            for key in {r[0] for r in buf}:
-                if key not in self._key_ids:
-                    self.conn.execute(
-                        "INSERT OR IGNORE INTO metric_keys(run_id, key) VALUES (?,?)",
-                        (self.run_id, key))
-                    self._key_ids[key] = self.conn.execute(
-                        "SELECT id FROM metric_keys WHERE run_id=? AND key=?",
-                        (self.run_id, key)).fetchone()[0]
-            ids = self._key_ids
-            self.conn.executemany(
-                "INSERT INTO metrics(key_id, step, value, wall, epoch) VALUES (?,?,?,?,?)",
-                [(ids[k], s, v, w, e) for k, s, v, w, e in buf])
+            first = self.conn.execute("SELECT last + 1 FROM metric_seq WHERE id=1").fetchone()[0]
+            rows = self._rows(buf, first)
+            if rows:
+                self.conn.executemany(
+                    "INSERT INTO metrics(key_id, id, step, value, wall, epoch)"
+                    " VALUES (?,?,?,?,?,?)", rows)
+                self.conn.execute("UPDATE metric_seq SET last=? WHERE id=1", (rows[-1][1],))
+        return len(rows)
 
     def _loop(self) -> None:
         while not self._closed:
             self._wake.wait(self.flush_every_s)
+            self._wake.clear()
             try:
                 self.flush()
             except sqlite3.Error:
