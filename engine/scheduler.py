@@ -261,6 +261,13 @@ class Scheduler:
                 " AND host=?", (HOST,)).fetchall():
             if not pid_alive(pid):
                 finish_run(conn, run_id, "failed", f"process {pid} ended without finishing")
+        # study trials whose worker died (cheap unless one did)
+        try:
+            from .studies.sweep import sweep_dead_trials
+
+            sweep_dead_trials(conn, self.settings)
+        except Exception as exc:  # noqa: BLE001 - a broken study must not stop the scheduler
+            self.state.events.append(f"study sweep failed: {exc}")
         return failed
 
     def _fail(self, conn: sqlite3.Connection, job_id: int, reason: str,

@@ -88,6 +88,14 @@ class StudiesMixin:
             await self.cancel_job(job_id)  # type: ignore[attr-defined]
         return await self.get_study(name)
 
+    async def join_study(self, name: str, storage: str, engine: str | None = None) -> Study:
+        """Know a study created elsewhere (same storage URL) so this home can run workers."""
+        def go(conn: Any) -> Study:
+            return service.study_record(conn, service.join_study(
+                conn, self.settings, name, storage, engine))  # type: ignore[attr-defined]
+
+        return await self._study_call(go)
+
     async def delete_study(self, name: str) -> None:
         study = await self.get_study(name)
         if study.status in ("queued", "running"):

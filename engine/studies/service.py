@@ -89,8 +89,10 @@ def create_study(conn: sqlite3.Connection, settings: Settings, name: str, experi
     unknown = set(opts) - set(StudySettings.__dataclass_fields__)
     if unknown:
         raise ConfigError({k: "unknown study setting" for k in sorted(unknown)})
+    nullable = ("search_epochs", "subset_ratio", "timeout_s", "storage", "seed")
     st = StudySettings(objective=objective or "", direction=direction,
-                       **{k: v for k, v in opts.items() if v is not None}).validate()
+                       **{k: v for k, v in opts.items()
+                          if v is not None or k in nullable}).validate()
     engine_cls = get_engine(st.engine)
     if st.pruner != "none" and not engine_cls.supports_pruning:
         raise ConfigError({"pruner": f"the {st.engine} engine does not prune; use --pruner none"})
@@ -133,6 +135,53 @@ def create_study(conn: sqlite3.Connection, settings: Settings, name: str, experi
     finally:
         engine.close()
     return load_row(conn, study_id)
+
+
+def join_study(conn: sqlite3.Connection, settings: Settings, name: str, storage: str,
+               engine: str | None = None) -> dict[str, Any]:
+    """Make a study that lives in ``storage`` (created from another home or machine) known to
+    this home, from the definition stored with it, so ``study worker`` can run its trials."""
+    from .registry import list_engines
+
+    if conn.execute("SELECT 1 FROM studies WHERE name=?", (name,)).fetchone():
+        return load_row(conn, name)
+    found, errors = None, []
+    for eng in [engine] if engine else list_engines():
+        try:
+            found = get_engine(eng).load_definition(storage, name)
+        except Exception as exc:  # noqa: BLE001 - try the next engine
+            errors.append(f"{eng}: {exc}")
+            continue
+        if found:
+            found["engine"] = eng
+            break
+    if not found:
+        raise NotFoundError(f"no labdeck study {name!r} in {storage}"
+                            + (f" ({'; '.join(errors)})" if errors else ""))
+    get_adapter_class(found["adapter"])  # the adapter must be installed here
+    st = {**found["settings"], "storage": storage,
+          "pruner_options": (found.get("extra") or {}).get("pruner_options") or {},
+          "trials_experiment": found.get("trials_experiment") or f"{name}/trials"}
+    t = now()
+    with write_tx(conn):
+        exp = conn.execute("SELECT id FROM experiments WHERE name=?",
+                           (st["trials_experiment"],)).fetchone()
+        if exp is None:
+            cur = conn.execute(
+                "INSERT INTO experiments(name, adapter, config, objective, direction, tags,"
+                " notes, origin, created, updated) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                (st["trials_experiment"], found["adapter"], json.dumps(found["base_config"]),
+                 st["objective"], st["direction"], json.dumps(["study-trials"]),
+                 f"trial runs of study {name} (joined from {storage})", f"study {name}", t, t))
+            exp = (cur.lastrowid,)
+        conn.execute(
+            "INSERT INTO studies(name, experiment_id, trials_experiment_id, adapter, base_config,"
+            " space, settings, engine, storage, engine_study, status, created, updated)"
+            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            (name, None, exp[0], found["adapter"], json.dumps(found["base_config"]),
+             json.dumps(found["space"]), json.dumps(st), found["engine"], storage, name,
+             "running", t, t))
+    return load_row(conn, name)
 
 
 def delete_rows(conn: sqlite3.Connection, study_id: int) -> None:
