@@ -228,8 +228,13 @@ async def study_worker(args) -> int:
         async with _engine(args) as engine:
             await engine.join_study(args.name, args.storage)
     index = os.getpid()  # seeded samplers: each worker draws its own numbers
-    # in the main thread, so SIGTERM / Ctrl-C stop the running trial cleanly
-    out = run_worker(settings, args.name, index)
+    # in the main thread, so SIGTERM / Ctrl-C stop the running trial cleanly; with --json the
+    # trials' log lines go to stderr and stdout holds only the result
+    import contextlib
+
+    redirect = contextlib.redirect_stdout(sys.stderr) if args.json else contextlib.nullcontext()
+    with redirect:
+        out = run_worker(settings, args.name, index)
     if args.json:
         emit_json(out)
     else:

@@ -24,8 +24,7 @@ from .base import BaseSearchEngine, EngineTrial, TrialHandle, count_slots
 from .space import ParamSpec
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
-# heartbeat / fail_stale_trials are "experimental" in Optuna; labdeck relies on them knowingly
-warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+
 
 DEF_ATTR = "labdeck:definition"
 STOP_ATTR = "labdeck:stop"
@@ -60,8 +59,34 @@ def open_storage(url: str) -> Any:
             conn.execute("PRAGMA journal_mode=WAL")
             conn.close()
         kwargs["engine_kwargs"] = {"connect_args": {"timeout": 60}}
-    return optuna.storages.RDBStorage(url, heartbeat_interval=HEARTBEAT_S,
-                                      grace_period=GRACE_S, **kwargs)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        storage = optuna.storages.RDBStorage(url, heartbeat_interval=HEARTBEAT_S,
+                                             grace_period=GRACE_S, **kwargs)
+    if storage.engine.name == "sqlite":
+        _serialize_sqlite(storage.engine)
+    return storage
+
+
+def _serialize_sqlite(engine: Any) -> None:
+    """Make every SQLite transaction ``BEGIN IMMEDIATE``.
+
+    Optuna claims a WAITING trial with SELECT ... FOR UPDATE, then UPDATE. SQLite has no row
+    locks and Python's sqlite3 driver starts its transaction only at the UPDATE, so two
+    workers could both read WAITING and both run the trial (seen in tests). Taking the write
+    lock at BEGIN makes the read-check-write atomic (SQLAlchemy's documented pysqlite recipe).
+    """
+    from sqlalchemy import event
+
+    @event.listens_for(engine, "connect")
+    def _connect(dbapi_conn: Any, record: Any) -> None:  # noqa: ARG001
+        dbapi_conn.isolation_level = None  # the driver must not issue its own BEGIN
+
+    @event.listens_for(engine, "begin")
+    def _begin(conn: Any) -> None:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+    engine.dispose()  # pooled connections made before the listeners existed
 
 
 def suggest(trial: optuna.Trial, name: str, p: ParamSpec) -> Any:
@@ -214,7 +239,9 @@ class OptunaEngine(BaseSearchEngine):
         failed = super().fail_stale()
         if getattr(self._storage, "get_heartbeat_interval", lambda: None)():
             before = {t.number for t in self.trials() if t.state == "running"}
-            optuna.storages.fail_stale_trials(self.study)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                optuna.storages.fail_stale_trials(self.study)
             after = {t.number for t in self.trials() if t.state == "running"}
             failed += sorted(before - after - set(failed))
         return failed

@@ -101,9 +101,13 @@ def sync_mirror(conn: sqlite3.Connection, study_id: int, trials: list[EngineTria
     stale_runs: list[tuple[int, str]] = []
     with write_tx(conn):
         for t in trials:
-            run_id = _local_run(t, home)
-            mirror_upsert(conn, study_id, t, run_id)
-            if run_id and t.state in ("failed", "complete", "pruned"):
+            mirror_upsert(conn, study_id, t, _local_run(t, home))
+            if t.state in ("waiting", "running"):
+                continue
+            row = conn.execute("SELECT run_id FROM trials WHERE study_id=? AND number=?",
+                               (study_id, t.number)).fetchone()
+            run_id = row[0] if row else None
+            if run_id:
                 status = conn.execute("SELECT status FROM runs WHERE id=?", (run_id,)).fetchone()
                 if status and status[0] in ("running", "queued"):
                     stale_runs.append((run_id, t.attrs.get("error") or "trial ended"))
