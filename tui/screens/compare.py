@@ -1,0 +1,152 @@
+"""Compare two or more runs or experiments: config diff, overlaid curves, final metrics.
+Stacked panes on a large terminal; tabs when it is small (80x24)."""
+
+from __future__ import annotations
+
+import csv
+import json
+import time
+
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.widgets import Footer, Label, TabbedContent, TabPane
+
+from engine.compare import comparison_rows
+
+from ..widgets.compare_panes import ChartsPane, ConfigDiffPane, FinalTablePane
+from ..widgets.header import LabdeckHeader
+from .base import AreaScreen
+
+MAX_METRICS = 3
+WIDE = (100, 34)  # at least this many columns and rows for stacked panes
+
+
+def chart_metrics(comp, objective: str | None) -> list[str]:
+    keys = list(comp.metrics)
+    first = [k for k in keys if k == objective] + [k for k in keys if k.startswith("val/")]
+    rest = [k for k in keys if k not in first]
+    return list(dict.fromkeys(first + rest))[:MAX_METRICS]
+
+
+class CompareScreen(AreaScreen):
+    AREA = "compare"
+    BINDINGS = [
+        Binding("d", "toggle_diff", "Diff only", id="compare.differing"),
+        Binding("b", "toggle_best", "Last/best", id="compare.best"),
+        Binding("e", "export", "Export", id="compare.export"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.refs: list = []
+        self.comparison = None
+        self.curves: dict = {}
+        self.differing_only = True
+        self.which = "last"
+        self.narrow: bool | None = None
+        self.loaded = False
+
+    def compose(self) -> ComposeResult:
+        yield LabdeckHeader(self.AREA)
+        yield Label("", id="compare-title", classes="title")
+        yield Vertical(id="compare-body")
+        yield Footer()
+
+    def on_resize(self) -> None:
+        narrow = self.size.width < WIDE[0] or self.size.height < WIDE[1]
+        if narrow != self.narrow:
+            self.narrow = narrow
+            self._rebuild()
+
+    @work(exclusive=True, group="compare-layout", exit_on_error=False)
+    async def _rebuild(self) -> None:
+        body = self.query_one("#compare-body", Vertical)
+        await body.remove_children()
+        panes = [ConfigDiffPane(id="pane-config"), ChartsPane(id="pane-charts"),
+                 FinalTablePane(id="pane-final")]
+        if self.narrow:
+            tabs = TabbedContent(id="compare-tabs")
+            await body.mount(tabs)
+            for title, pane in zip(("config diff", "curves", "final metrics"), panes,
+                                   strict=True):
+                await tabs.add_pane(TabPane(title, pane))
+        else:
+            body.add_class("stacked")
+            await body.mount_all(panes)
+        body.set_class(not self.narrow, "stacked")
+        await self._render()
+
+    def reload(self) -> None:
+        refs = list(getattr(self.app, "compare_refs", []))
+        self._load(refs)
+
+    @work(exclusive=True, group="compare", exit_on_error=False)
+    async def _load(self, refs: list) -> None:
+        title = self.query_one("#compare-title", Label)
+        if len(refs) < 2:
+            title.update("Nothing to compare yet: in Experiments select two or more with space,"
+                         " then press c.")
+            self.loaded = True
+            return
+        engine = self.engine
+        comp = await engine.compare(refs)
+        runs = [await engine.get_run(rid) for rid in comp.run_ids]
+        curves = {}
+        for key in chart_metrics(comp, runs[0].objective):
+            curves[key] = [await engine.read_metric(rid, key, max_points=400)
+                           for rid in comp.run_ids]
+        if refs == self.refs and self.comparison is not None and curves.keys() == self.curves.keys() \
+                and all(len(a.x) == len(b.x) for k in curves for a, b in
+                        zip(curves[k], self.curves[k], strict=True)) \
+                and comp.metrics == self.comparison.metrics:
+            self.loaded = True
+            return  # nothing visible changed
+        self.refs, self.comparison, self.curves = refs, comp, curves
+        title.update(f"comparing {len(comp.columns)}: " + "  vs  ".join(comp.columns))
+        await self._render()
+        self.loaded = True
+
+    async def _render(self) -> None:
+        comp = self.comparison
+        if comp is None:
+            return
+        for pane in self.query(ConfigDiffPane):
+            pane.show(comp, self.differing_only)
+        for pane in self.query(FinalTablePane):
+            pane.show(comp, self.which)
+        for pane in self.query(ChartsPane):
+            await pane.show(comp, self.curves)
+
+    def action_toggle_diff(self) -> None:
+        self.differing_only = not self.differing_only
+        if self.comparison:
+            for pane in self.query(ConfigDiffPane):
+                pane.show(self.comparison, self.differing_only)
+
+    def action_toggle_best(self) -> None:
+        self.which = "best" if self.which == "last" else "last"
+        if self.comparison:
+            for pane in self.query(FinalTablePane):
+                pane.show(self.comparison, self.which)
+
+    @work(group="compare-export", exit_on_error=False)
+    async def action_export(self) -> None:
+        if self.comparison is None:
+            self.notify("nothing to export", severity="warning")
+            return
+        rows = comparison_rows(self.comparison, self.which)
+        out = self.engine.home / "exports"
+        out.mkdir(parents=True, exist_ok=True)
+        stem = out / f"compare-{time.strftime('%Y%m%d-%H%M%S')}"
+        fields = ["metric", "direction", *self.comparison.columns, "best"]
+        with open(f"{stem}.csv", "w", newline="") as fh:
+            writer = csv.DictWriter(fh, fieldnames=fields)
+            writer.writeheader()
+            writer.writerows(rows)
+        with open(f"{stem}.json", "w") as fh:
+            json.dump({"which": self.which, "rows": rows,
+                       "config": self.comparison.config}, fh, indent=2, default=str)
+        self.last_export = stem
+        self.notify(f"exported {self.which} values to {stem}.csv and {stem}.json", timeout=10)

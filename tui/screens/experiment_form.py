@@ -1,0 +1,181 @@
+"""Create / edit an experiment: an adapter picker, then a form generated from the adapter's
+config schema. Every field is checked by the adapter's own validation; a bad field is flagged
+inline with the reason and nothing is saved until all are valid."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.widgets import Button, Input, Label, OptionList, Select, Static, Switch
+from textual.widgets.option_list import Option
+
+from adapters.base import ConfigError
+from engine.experiments import ConflictError
+
+from .base import EngineModal
+
+META = ("name", "tags", "extra")
+
+
+class AdapterPicker(EngineModal):
+    BINDINGS = [Binding("escape", "dismiss(None)", "Cancel", id="picker.cancel")]
+
+    def __init__(self, adapters: list[str]) -> None:
+        super().__init__()
+        self.adapters = adapters
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog picker"):
+            yield Label("New experiment: pick an adapter (enter)")
+            yield OptionList(*[Option(self._line(a), id=a) for a in self.adapters])
+
+    def _line(self, name: str) -> str:
+        try:
+            return f"{name}  — {self.engine.adapter_class(name).description}"
+        except Exception as exc:  # a broken third-party adapter must not block the picker
+            return f"{name}  (unavailable: {exc})"
+
+    def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
+        self.dismiss(event.option.id)
+
+
+class ExperimentForm(EngineModal):
+    """Dismisses with the saved experiment's name, or None when cancelled."""
+
+    BINDINGS = [Binding("ctrl+s", "save", "Save", id="form.save"),
+                Binding("escape", "dismiss(None)", "Cancel", id="form.cancel")]
+
+    def __init__(self, adapter: str, existing: Any = None) -> None:
+        super().__init__()
+        self.adapter = adapter
+        self.existing = existing
+        self.cls = self.engine.adapter_class(adapter)
+        self.schema = self.cls.config_schema()
+
+    def _initial(self) -> dict[str, Any]:
+        return dict(self.existing.config) if self.existing else self.schema.defaults()
+
+    def compose(self) -> ComposeResult:
+        title = f"Edit {self.existing.name}" if self.existing else f"New {self.adapter} experiment"
+        values = self._initial()
+        with Vertical(classes="dialog form"):
+            yield Label(f"{title}   ctrl+s save  esc cancel", classes="title")
+            with VerticalScroll():
+                yield from self._row("name", "name", Input(
+                    self.existing.name if self.existing else "", id="f-name"))
+                yield from self._row("tags", "tags (space-separated)", Input(
+                    " ".join(self.existing.tags) if self.existing else "", id="f-tags"))
+                for f in self.schema.fields:
+                    value = values.get(f.name, f.default)
+                    if f.type == "bool":
+                        widget: Any = Switch(bool(value), id=f"f-{f.name}")
+                    elif f.choices:
+                        widget = Select([(str(c), c) for c in f.choices], value=value,
+                                        allow_blank=False, id=f"f-{f.name}")
+                    else:
+                        widget = Input("" if value is None else str(value), id=f"f-{f.name}")
+                    yield from self._row(f.name, f"{f.name} ({f.type})", widget, f.help)
+                known = set(self.schema.names())
+                extra = " ".join(f"{k}={v}" for k, v in values.items() if k not in known)
+                yield from self._row("extra", "extra key=value settings", Input(
+                    extra, id="f-extra"), "e.g. command placeholders: lr=0.01 steps=200")
+            with Horizontal(classes="buttons"):
+                yield Button("Save (ctrl+s)", variant="primary", id="save")
+                yield Button("Cancel (esc)", id="cancel")
+
+    def _row(self, name: str, label: str, widget: Any, help_text: str = "") -> ComposeResult:
+        with Vertical(classes="field", id=f"row-{name}"):
+            yield Label(label, classes="field-label")
+            yield widget
+            if help_text:
+                yield Static(help_text, classes="field-help")
+            yield Static("", classes="field-error", id=f"err-{name}")
+
+    # ------------------------------------------------------------------ collect and check
+
+    def _collect(self) -> tuple[dict[str, Any], dict[str, str]]:
+        config: dict[str, Any] = {}
+        errors: dict[str, str] = {}
+        for f in self.schema.fields:
+            widget = self.query_one(f"#f-{f.name}")
+            if isinstance(widget, Switch):
+                config[f.name] = widget.value
+            elif isinstance(widget, Select):
+                config[f.name] = widget.value
+            else:
+                text = widget.value  # type: ignore[attr-defined]
+                if text.strip() == "" and f.type != "str":
+                    config[f.name] = None
+                    continue
+                try:
+                    config[f.name] = f.parse(text)
+                except ValueError as exc:
+                    errors[f.name] = str(exc)
+        extra = self.query_one("#f-extra", Input).value.split()
+        if extra:
+            try:
+                config.update(self.cls.parse_assignments(extra))
+            except ConfigError as exc:
+                errors["extra"] = "; ".join(f"{k}: {v}" for k, v in exc.errors.items())
+        if not self.query_one("#f-name", Input).value.strip():
+            errors["name"] = "must not be empty"
+        return config, errors
+
+    def _show_errors(self, errors: dict[str, str]) -> None:
+        fields = set(self.schema.names()) | set(META)
+        routed: dict[str, list[str]] = {}
+        for key, reason in errors.items():
+            target = key if key in fields else "extra"
+            routed.setdefault(target, []).append(reason if target == key else f"{key}: {reason}")
+        for row in self.query(".field"):
+            name = (row.id or "")[4:]
+            err = self.query_one(f"#err-{name}", Static)
+            msg = "; ".join(routed.get(name, []))
+            err.update(f"✗ {msg}" if msg else "")
+            row.set_class(bool(msg), "invalid")
+        if errors:
+            first = next(iter(routed))
+            self.query_one(f"#row-{first}").scroll_visible()
+
+    def action_save(self) -> None:
+        self._save()
+
+    @on(Button.Pressed, "#save")
+    def _save_pressed(self) -> None:
+        self._save()
+
+    @on(Button.Pressed, "#cancel")
+    def _cancel(self) -> None:
+        self.dismiss(None)
+
+    @work(exclusive=True, group="form", exit_on_error=False)
+    async def _save(self) -> None:
+        config, errors = self._collect()
+        if not errors:
+            try:
+                self.engine.validate_experiment(self.adapter, config)
+            except ConfigError as exc:
+                errors.update(exc.errors)
+        self._show_errors(errors)
+        if errors:
+            self.notify(f"{len(errors)} field(s) need fixing", severity="warning")
+            return
+        name = self.query_one("#f-name", Input).value.strip()
+        tags = self.query_one("#f-tags", Input).value.split()
+        try:
+            if self.existing:
+                exp = await self.engine.update_experiment(self.existing.id, name=name,
+                                                          config=config, tags=tags)
+            else:
+                exp = await self.engine.create_experiment(name, self.adapter, config, tags=tags)
+        except ConflictError as exc:
+            self._show_errors({"name": str(exc)})
+            return
+        except ConfigError as exc:
+            self._show_errors(exc.errors)
+            return
+        self.dismiss(exp.name)

@@ -1,0 +1,264 @@
+"""Experiments area: the table (sort, filter, select), and the actions on an experiment."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal
+from textual.widgets import DataTable, Footer, Input, Label
+
+from ..clock import fmt_age, fmt_num
+from ..filtering import matches
+from ..widgets.header import LabdeckHeader
+from .base import AreaScreen
+from .confirm import ConfirmModal
+
+COLUMNS = ("✓", "name", "adapter", "runs", "last run", "best objective", "updated")
+SORT_KEYS = {
+    "name": lambda e: e.name.lower(), "adapter": lambda e: e.adapter,
+    "runs": lambda e: e.runs, "last run": lambda e: e.last_status or "",
+    "best objective": lambda e: (e.best_value is None, e.best_value or 0.0),
+    "updated": lambda e: -e.updated}
+STATUS_ICON = {"running": "▶", "completed": "✓", "failed": "✗", "cancelled": "■",
+               "queued": "…"}
+
+
+def last_run_text(e) -> Text:
+    if not e.last_status:
+        return Text("-", "dim")
+    icon = STATUS_ICON.get(e.last_status, "?")
+    if e.last_status == "running" and e.last_progress is not None:
+        return Text(f"{icon} {e.last_progress * 100:.0f}%", "bold cyan")
+    style = {"failed": "red", "completed": "green", "cancelled": "yellow"}.get(e.last_status, "")
+    return Text(f"{icon} {e.last_status}", style)
+
+
+def best_text(e) -> str:
+    if not e.objective:
+        return "-"
+    arrow = "↓" if e.direction == "minimize" else "↑"
+    return f"{e.objective} {arrow} {fmt_num(e.best_value)}"
+
+
+class ExperimentsScreen(AreaScreen):
+    AREA = "experiments"
+    BINDINGS = [
+        Binding("slash", "filter", "Filter", id="experiments.filter"),
+        Binding("n", "new", "New", id="experiments.new"),
+        Binding("e", "edit", "Edit", id="experiments.edit"),
+        Binding("d", "duplicate", "Dup", id="experiments.duplicate"),
+        Binding("delete,D", "delete", "Delete", id="experiments.delete"),
+        Binding("r", "launch", "Run", id="experiments.launch"),
+        Binding("space", "select", "Select", id="experiments.select"),
+        Binding("c", "compare", "Compare", id="experiments.compare"),
+        Binding("g", "latest_run", "Curves", id="experiments.latest_run"),
+        Binding("o", "sort", "Sort", id="experiments.sort"),
+        Binding("escape", "clear_filter", "Clear", id="experiments.clear_filter", show=False),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.experiments: list = []
+        self.selected: set[str] = set()
+        self.sort_column = "updated"
+        self.sort_reverse = False
+        self.loaded = False
+
+    def compose(self) -> ComposeResult:
+        yield LabdeckHeader(self.AREA)
+        with Horizontal(classes="filterbar"):
+            yield Input(placeholder="/ filter: name tag:x adapter:x status:x lr>1e-3",
+                        id="filter")
+            yield Label("", id="count")
+        yield DataTable(id="experiments", cursor_type="row", zebra_stripes=True)
+        yield Footer()
+
+    def on_mount(self) -> None:
+        table = self.query_one(DataTable)
+        for col in COLUMNS:
+            table.add_column(col, key=col)
+        table.focus()
+
+    def reload(self) -> None:
+        self._load()
+
+    @work(exclusive=True, group="experiments", exit_on_error=False)
+    async def _load(self) -> None:
+        self.experiments = await self.engine.list_experiments()
+        self.app.palette_cache["experiments"] = self.experiments  # type: ignore[attr-defined]
+        self._render_table()
+        self.loaded = True
+
+    def visible(self) -> list:
+        query = self.query_one("#filter", Input).value
+        rows = [e for e in self.experiments if matches(e, query)]
+        rows.sort(key=SORT_KEYS[self.sort_column], reverse=self.sort_reverse)
+        return rows
+
+    def _render_table(self) -> None:
+        table = self.query_one(DataTable)
+        current = self.current_name()
+        rows = self.visible()
+        table.clear()
+        for e in rows:
+            mark = Text("●", "bold magenta") if e.name in self.selected else ""
+            table.add_row(mark, e.name, e.adapter, str(e.runs), last_run_text(e), best_text(e),
+                          fmt_age(e.updated), key=e.name)
+        for col in COLUMNS:
+            label = col + (" ▼" if self.sort_reverse else " ▲") if col == self.sort_column else col
+            table.columns[col].label = Text(label)  # type: ignore[index]
+        names = [e.name for e in rows]
+        if current in names:
+            table.move_cursor(row=names.index(current))
+        self.query_one("#count", Label).update(
+            f"{len(rows)} of {len(self.experiments)} experiments"
+            + (f"  {len(self.selected)} selected" if self.selected else ""))
+
+    def current_name(self) -> str | None:
+        table = self.query_one(DataTable)
+        if not table.row_count:
+            return None
+        try:
+            return table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
+        except Exception:
+            return None
+
+    def _need_current(self) -> str | None:
+        name = self.current_name()
+        if name is None:
+            self.notify("no experiment selected", severity="warning")
+        return name
+
+    # ------------------------------------------------------------------ events
+
+    @on(Input.Changed, "#filter")
+    def _filter_changed(self) -> None:
+        self._render_table()
+
+    @on(Input.Submitted, "#filter")
+    def _filter_done(self) -> None:
+        self.query_one(DataTable).focus()
+
+    @on(DataTable.HeaderSelected)
+    def _header(self, event: DataTable.HeaderSelected) -> None:
+        col = str(event.column_key.value)
+        if col in SORT_KEYS:
+            self.sort_reverse = not self.sort_reverse if col == self.sort_column else False
+            self.sort_column = col
+            self._render_table()
+
+    @on(DataTable.RowSelected)
+    def _open(self, event: DataTable.RowSelected) -> None:
+        from .experiment_detail import ExperimentDetailScreen
+
+        self.app.push_screen(ExperimentDetailScreen(str(event.row_key.value)))
+
+    # ------------------------------------------------------------------ actions
+
+    def action_filter(self) -> None:
+        self.query_one("#filter", Input).focus()
+
+    def action_clear_filter(self) -> None:
+        self.query_one("#filter", Input).value = ""
+        self.query_one(DataTable).focus()
+
+    def action_sort(self) -> None:
+        cols = list(SORT_KEYS)
+        self.sort_column = cols[(cols.index(self.sort_column) + 1) % len(cols)]
+        self.sort_reverse = False
+        self._render_table()
+
+    def action_select(self) -> None:
+        name = self._need_current()
+        if name:
+            self.selected ^= {name}
+            self._render_table()
+
+    async def action_compare(self) -> None:
+        refs = [e.name for e in self.visible() if e.name in self.selected]
+        if len(refs) < 2:
+            self.notify("select two or more experiments with space first", severity="warning")
+            return
+        await self.app.open_compare(refs)  # type: ignore[attr-defined]
+
+    def action_new(self) -> None:
+        from .experiment_form import AdapterPicker, ExperimentForm
+
+        def picked(adapter: str | None) -> None:
+            if adapter:
+                self.app.push_screen(ExperimentForm(adapter), self._saved)
+
+        self.app.push_screen(AdapterPicker(self.engine.adapter_names()), picked)
+
+    def action_edit(self) -> None:
+        from .experiment_form import ExperimentForm
+
+        name = self._need_current()
+        exp = next((e for e in self.experiments if e.name == name), None)
+        if exp:
+            self.app.push_screen(ExperimentForm(exp.adapter, existing=exp), self._saved)
+
+    def _saved(self, name: str | None) -> None:
+        if name:
+            self.notify(f"saved experiment {name}")
+            self.reload()
+
+    @work(group="experiments-action", exit_on_error=False)
+    async def action_duplicate(self) -> None:
+        name = self._need_current()
+        if name:
+            exp = await self.engine.duplicate_experiment(name)
+            self.notify(f"duplicated {name} as {exp.name}")
+            self.reload()
+
+    def action_delete(self) -> None:
+        name = self._need_current()
+        if not name:
+            return
+
+        def answered(ok: bool | None) -> None:
+            if ok:
+                self._delete(name)
+
+        self.app.push_screen(ConfirmModal(f"Delete experiment {name} and all its runs?",
+                                          "Delete"), answered)
+
+    @work(group="experiments-action", exit_on_error=False)
+    async def _delete(self, name: str) -> None:
+        await self.engine.delete_experiment(name)
+        self.selected.discard(name)
+        self.notify(f"deleted experiment {name}")
+        self.reload()
+
+    @work(group="experiments-action", exit_on_error=False)
+    async def action_launch(self, name: str | None = None) -> None:
+        name = name or self._need_current()
+        if name:
+            run_id, job_id = await self.engine.start_run(name)
+            run = await self.engine.get_run(run_id)
+            self.notify(f"queued {run.label} (job {job_id})")
+            self.reload()
+
+    @work(group="experiments-action", exit_on_error=False)
+    async def action_latest_run(self) -> None:
+        from .run_detail import RunDetailScreen
+
+        name = self._need_current()
+        if name:
+            exp = await self.engine.get_experiment(name)
+            if exp.last_run_id is None:
+                self.notify(f"{name} has no runs yet (r launches one)", severity="warning")
+            else:
+                self.app.push_screen(RunDetailScreen(exp.last_run_id))
+
+    def palette_action(self, what: str, name: str | None) -> None:
+        from .experiment_detail import ExperimentDetailScreen
+
+        if what == "new":
+            self.action_new()
+        elif what == "launch":
+            self.action_launch(name)
+        elif what == "open" and name:
+            self.app.push_screen(ExperimentDetailScreen(name))

@@ -1,0 +1,134 @@
+"""Jobs area: every job with its progress, elapsed time and ETA; filter, cancel, detail."""
+
+from __future__ import annotations
+
+from rich.progress_bar import ProgressBar
+from rich.table import Table
+from rich.text import Text
+from textual import on, work
+from textual.app import App, ComposeResult
+from textual.binding import Binding
+from textual.widgets import DataTable, Footer, Label
+
+from engine.jobs import FINAL
+
+from ..clock import elapsed, eta, fmt_duration
+from ..widgets.header import LabdeckHeader
+from .base import AreaScreen
+from .confirm import ConfirmModal
+from .experiment_detail import status_text
+from .job_filter import JobFilter
+
+COLUMNS = ("id", "type", "target", "status", "progress", "elapsed", "ETA", "message")
+
+
+def progress_cell(fraction: float, width: int = 10) -> Table:
+    grid = Table.grid(padding=(0, 1))
+    grid.add_row(ProgressBar(total=1.0, completed=fraction, width=width),
+                 Text(f"{fraction * 100:3.0f}%"))
+    return grid
+
+
+def confirm_cancel_job(app: App, job_id: int) -> None:
+    """Ask, then cancel; used by the jobs screens and the command palette."""
+
+    async def cancel() -> None:
+        job = await app.engine.cancel_job(job_id)  # type: ignore[attr-defined]
+        app.notify(f"job {job.id}: {'cancel requested' if job.status == 'running' else job.status}")
+
+    def answered(ok: bool | None) -> None:
+        if ok:
+            app.run_worker(cancel(), group="cancel", exit_on_error=False)
+
+    app.push_screen(ConfirmModal(f"Cancel job {job_id}?", "Cancel job"), answered)
+
+
+class JobsScreen(AreaScreen):
+    AREA = "jobs"
+    BINDINGS = [
+        Binding("x", "cancel", "Cancel", id="jobs.cancel"),
+        Binding("f", "filter", "Filter", id="jobs.filter"),
+        Binding("enter", "open", "Detail", id="jobs.open", show=False),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.jobs: list = []
+        self.status_filter: str | None = None
+        self.type_filter: str | None = None
+        self.loaded = False
+
+    def compose(self) -> ComposeResult:
+        yield LabdeckHeader(self.AREA)
+        yield Label("", id="jobs-info", classes="title")
+        yield DataTable(id="jobs", cursor_type="row", zebra_stripes=True)
+        yield Footer()
+
+    def on_mount(self) -> None:
+        table = self.query_one(DataTable)
+        for col in COLUMNS:
+            table.add_column(col, key=col)
+        table.focus()
+        self.set_interval(1.0, self._tick)
+
+    def _tick(self) -> None:
+        # elapsed/ETA move even when nothing is committed; redraw only while work runs
+        if any(j.status == "running" for j in self.jobs) and self.is_current:
+            self._render_table()
+
+    def reload(self) -> None:
+        self._load()
+
+    @work(exclusive=True, group="jobs", exit_on_error=False)
+    async def _load(self) -> None:
+        self.jobs = await self.engine.list_jobs(status=self.status_filter, type=self.type_filter)
+        self._render_table()
+        self.loaded = True
+
+    def _render_table(self) -> None:
+        table = self.query_one(DataTable)
+        row = table.cursor_row
+        table.clear()
+        for j in self.jobs:
+            table.add_row(str(j.id), j.type, j.target, status_text(j.status),
+                          progress_cell(j.progress or 0.0),
+                          fmt_duration(elapsed(j.started, j.finished)),
+                          fmt_duration(eta(j.started, j.finished, j.status, j.progress)),
+                          (j.error or j.message or "")[:60], key=str(j.id))
+        if self.jobs:
+            table.move_cursor(row=min(row, len(self.jobs) - 1))
+        active = sum(j.status not in FINAL for j in self.jobs)
+        filt = " ".join(f for f in (self.status_filter, self.type_filter) if f) or "all"
+        self.query_one("#jobs-info", Label).update(
+            f"{len(self.jobs)} jobs ({active} active)   filter: {filt}   enter detail  x cancel")
+
+    def current_job_id(self) -> int | None:
+        table = self.query_one(DataTable)
+        if not table.row_count:
+            return None
+        return int(str(table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value))
+
+    @on(DataTable.RowSelected)
+    def _selected(self) -> None:
+        self.action_open()
+
+    def action_open(self) -> None:
+        from .job_detail import JobDetailScreen
+
+        jid = self.current_job_id()
+        if jid is not None:
+            self.app.push_screen(JobDetailScreen(jid))
+
+    def action_cancel(self) -> None:
+        jid = self.current_job_id()
+        if jid is not None:
+            confirm_cancel_job(self.app, jid)
+
+    def action_filter(self) -> None:
+        def chosen(value: tuple[str | None, str | None] | None) -> None:
+            if value is not None:
+                self.status_filter, self.type_filter = value
+                self.reload()
+
+        types = sorted({j.type for j in self.jobs} | {"train", "eval", "index_build", "study"})
+        self.app.push_screen(JobFilter(self.status_filter, self.type_filter, types), chosen)

@@ -1,0 +1,292 @@
+"""Run detail: live charts of chosen metrics, summary, config, log tail, checkpoints, and the
+run's actions (cancel, eval / index build from a checkpoint when the adapter supports it)."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.widgets import (
+    DataTable,
+    Footer,
+    Label,
+    Log,
+    SelectionList,
+    Static,
+    TabbedContent,
+    TabPane,
+)
+from textual.widgets.selection_list import Selection
+
+from engine.jobs import FINAL
+
+from ..clock import elapsed, eta, fmt_age, fmt_duration, fmt_num
+from ..colors import run_rgb
+from ..widgets.header import LabdeckHeader
+from ..widgets.metric_chart import MetricChart, Series
+from .base import AreaScreen
+from .confirm import ConfirmModal
+from .experiment_detail import status_text
+
+X_AXES = ("step", "epoch", "wall")
+SMOOTHING = (0.0, 0.6, 0.9)
+ZOOMS = (None, 1000, 100)
+MAX_CHARTS = 4
+
+
+def default_metrics(keys: list[str], objective: str | None) -> list[str]:
+    if objective in keys:
+        return [objective]
+    return [k for k in keys if "loss" in k][:2] or keys[:1]
+
+
+class RunDetailScreen(AreaScreen):
+    AREA = "experiments"
+    BINDINGS = [
+        Binding("escape", "app.pop_screen", "Back", id="run.back"),
+        Binding("s", "smoothing", "Smooth", id="run.smoothing"),
+        Binding("l", "log_y", "Log-y", id="run.log_y"),
+        Binding("a", "x_axis", "X-axis", id="run.x_axis"),
+        Binding("z", "zoom", "Zoom", id="run.zoom"),
+        Binding("x", "cancel", "Cancel", id="run.cancel"),
+        Binding("v", "eval", "Eval", id="run.eval"),
+        Binding("i", "index", "Index", id="run.index"),
+        Binding("delete,D", "delete_checkpoint", "Del ckpt", id="run.delete_checkpoint"),
+    ]
+
+    def __init__(self, run_id: int) -> None:
+        super().__init__()
+        self.run_id = run_id
+        self.run = None
+        self.keys: list[str] = []
+        self.chosen: list[str] = []
+        self.smoothing = 0.0
+        self.log_y = False
+        self.x_axis = "step"
+        self.zoom: int | None = None
+        self.checkpoints: list[dict] = []
+        self.points_seen: dict[str, int] = {}
+        self.loaded = False
+        self._log_lines: list[str] = []
+
+    def compose(self) -> ComposeResult:
+        yield LabdeckHeader(self.AREA)
+        yield Label("", id="run-status", classes="title")
+        with Horizontal(id="run-top"):
+            yield SelectionList[str](id="metrics")
+            yield Vertical(id="charts")
+        with TabbedContent(id="run-tabs"):
+            with TabPane("summary", id="tab-summary"):
+                yield DataTable(id="summary", cursor_type="row", zebra_stripes=True)
+            with TabPane("checkpoints", id="tab-checkpoints"):
+                yield DataTable(id="checkpoints", cursor_type="row")
+            with TabPane("log", id="tab-log"):
+                yield Log(id="log", max_lines=2000)
+            with TabPane("config", id="tab-config"):
+                yield Static("", id="run-config")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one("#metrics").border_title = "metrics (space)"
+        self.query_one("#summary", DataTable).add_columns(
+            "metric", "last", "best", "min", "max", "best step", "points")
+        self.query_one("#checkpoints", DataTable).add_columns("name", "size", "step", "saved")
+        self.query_one("#metrics").focus()
+
+    def reload(self) -> None:
+        self._load()
+
+    # ------------------------------------------------------------------ loading
+
+    @work(exclusive=True, group="run", exit_on_error=False)
+    async def _load(self) -> None:
+        engine = self.engine
+        first = self.run is None
+        was_final = self.run is not None and self.run.status in FINAL
+        self.run = run = await engine.get_run(self.run_id)
+        keys = await engine.metric_keys(run.id)
+        if keys != self.keys:
+            if first or not self.chosen:
+                self.chosen = default_metrics(keys, run.objective)
+            self.keys = keys
+            self._fill_metric_list()
+        self._status_line()
+        if first or not was_final:
+            await self._load_summary()
+            await self._load_log()
+            self.checkpoints = await engine.list_checkpoints(run.id)
+            self._fill_checkpoints()
+        if first:
+            self.query_one("#run-config", Static).update(
+                "\n".join(f"{k} = {v!r}" for k, v in run.config.items()) or "-")
+        await self._load_charts()
+        self.loaded = True
+
+    def _fill_metric_list(self) -> None:
+        sl = self.query_one("#metrics", SelectionList)
+        sl.clear_options()
+        for key in self.keys:
+            prefix, _, rest = key.rpartition("/")
+            label = Text.assemble((prefix + "/" if prefix else "", "dim"), rest)
+            sl.add_option(Selection(label, key, key in self.chosen))
+
+    def _status_line(self) -> None:
+        r = self.run
+        parts = [r.label, str(status_text(r.status, r.progress))]
+        if r.progress is not None and r.status == "running":
+            parts.append(f"ETA {fmt_duration(eta(r.started, r.finished, r.status, r.progress))}")
+        parts.append(f"{fmt_duration(elapsed(r.started, r.finished))}")
+        if r.pid and r.status == "running":
+            parts.append(f"pid {r.pid}")
+        if r.error:
+            parts.append(f"error: {r.error}")
+        opts = (f"smoothing {self.smoothing}  log-y {'on' if self.log_y else 'off'}  "
+                f"x: {self.x_axis}  zoom: {'last ' + str(self.zoom) if self.zoom else 'all'}")
+        self.query_one("#run-status", Label).update("  ".join(parts) + "   │ " + opts)
+
+    async def _load_summary(self) -> None:
+        summary = await self.engine.run_summary(self.run_id)
+        table = self.query_one("#summary", DataTable)
+        table.clear()
+        for key in sorted(summary):
+            s = summary[key]
+            table.add_row(key, fmt_num(s.get("last")), fmt_num(s.get("best")),
+                          fmt_num(s.get("min")), fmt_num(s.get("max")),
+                          fmt_num(s.get("best_step")), fmt_num(s.get("count")))
+
+    async def _load_log(self) -> None:
+        lines = await self.engine.log_tail(self.run_id, lines=300)
+        if lines == self._log_lines:
+            return
+        log = self.query_one("#log", Log)
+        if lines[:len(self._log_lines)] == self._log_lines and self._log_lines:
+            log.write_lines(lines[len(self._log_lines):])
+        else:
+            log.clear()
+            log.write_lines(lines)
+        self._log_lines = lines
+
+    def _fill_checkpoints(self) -> None:
+        table = self.query_one("#checkpoints", DataTable)
+        table.clear()
+        for c in self.checkpoints:
+            size = c["size"]
+            human = f"{size / 1e6:.1f} MB" if size >= 1e5 else f"{size / 1e3:.1f} kB"
+            table.add_row(c["name"], human, fmt_num(c["step"]), fmt_age(c["mtime"]),
+                          key=c["name"])
+
+    async def _load_charts(self, force: bool = False) -> None:
+        box = self.query_one("#charts", Vertical)
+        keys = self.chosen[:MAX_CHARTS]
+        charts = list(box.query(MetricChart))
+        if [c.title for c in charts] != keys:
+            await box.remove_children()
+            charts = [MetricChart(k) for k in keys]
+            await box.mount_all(charts)
+            force = True
+        if not keys and not box.children:
+            await box.mount(Static("no metrics yet", classes="empty"))
+        width = max(40, box.size.width)
+        for chart in charts:
+            pts = await self.engine.read_metric(self.run_id, chart.title, max_points=width * 2,
+                                                x=self.x_axis, last_n_steps=self.zoom)
+            chart.show([Series(self.run.label, pts.x, pts.y, run_rgb(self.run_id))],
+                       smoothing=self.smoothing, log_y=self.log_y, x_label=self.x_axis,
+                       force=force)
+
+    @on(SelectionList.SelectedChanged, "#metrics")
+    def _chosen(self, event: SelectionList.SelectedChanged) -> None:
+        chosen = list(event.selection_list.selected)
+        if chosen != self.chosen:
+            self.chosen = [k for k in self.keys if k in chosen]
+            self._redraw()
+
+    @work(exclusive=True, group="charts", exit_on_error=False)
+    async def _redraw(self) -> None:
+        self._status_line()
+        await self._load_charts(force=True)
+
+    # ------------------------------------------------------------------ chart options
+
+    def action_smoothing(self) -> None:
+        self.smoothing = SMOOTHING[(SMOOTHING.index(self.smoothing) + 1) % len(SMOOTHING)]
+        self._redraw()
+
+    def action_log_y(self) -> None:
+        self.log_y = not self.log_y
+        self._redraw()
+
+    def action_x_axis(self) -> None:
+        self.x_axis = X_AXES[(X_AXES.index(self.x_axis) + 1) % len(X_AXES)]
+        self._redraw()
+
+    def action_zoom(self) -> None:
+        self.zoom = ZOOMS[(ZOOMS.index(self.zoom) + 1) % len(ZOOMS)]
+        self._redraw()
+
+    # ------------------------------------------------------------------ run actions
+
+    def action_cancel(self) -> None:
+        if self.run is None or self.run.status in FINAL:
+            self.notify("the run is not active", severity="warning")
+            return
+
+        def answered(ok: bool | None) -> None:
+            if ok:
+                self._cancel()
+
+        self.app.push_screen(ConfirmModal(f"Cancel {self.run.label}?", "Cancel run"), answered)
+
+    @work(group="run-action", exit_on_error=False)
+    async def _cancel(self) -> None:
+        job = await self.engine.cancel_run(self.run_id)
+        self.notify(f"cancel requested (job {job})" if job else "run is not active")
+        self.reload()
+
+    def _selected_checkpoint(self) -> str | None:
+        table = self.query_one("#checkpoints", DataTable)
+        if not table.row_count:
+            return None
+        return str(table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value)
+
+    def action_eval(self) -> None:
+        self._submit("evaluate")
+
+    def action_index(self) -> None:
+        self._submit("index")
+
+    @work(group="run-action", exit_on_error=False)
+    async def _submit(self, capability: str) -> None:
+        cls = self.engine.adapter_class(self.run.adapter)
+        if not cls.supports(capability):
+            self.notify(f"adapter {self.run.adapter} does not support {capability}",
+                        severity="warning")
+            return
+        ckpt = self._selected_checkpoint()
+        if capability == "evaluate":
+            job = await self.engine.start_eval(self.run_id, ckpt)
+        else:
+            job = await self.engine.start_index_build(self.run_id, ckpt)
+        self.notify(f"queued {capability} job {job} ({ckpt or 'default checkpoint'})")
+
+    def action_delete_checkpoint(self) -> None:
+        name = self._selected_checkpoint()
+        if name is None:
+            self.notify("no checkpoint to delete", severity="warning")
+            return
+        self.query_one(TabbedContent).active = "tab-checkpoints"
+
+        def answered(ok: bool | None) -> None:
+            if ok:
+                self._delete_checkpoint(name)
+
+        self.app.push_screen(ConfirmModal(f"Delete checkpoint {name}?", "Delete"), answered)
+
+    @work(group="run-action", exit_on_error=False)
+    async def _delete_checkpoint(self, name: str) -> None:
+        await self.engine.delete_checkpoint(self.run_id, name)
+        self.notify(f"deleted checkpoint {name}")
+        self.checkpoints = await self.engine.list_checkpoints(self.run_id)
+        self._fill_checkpoints()

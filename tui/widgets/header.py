@@ -1,0 +1,36 @@
+"""The top line: home, scheduler state and the area keys."""
+
+from __future__ import annotations
+
+import os
+
+from rich.text import Text
+from textual.widgets import Static
+
+AREAS = (("experiments", "E", "xperiments"), ("compare", "C", "ompare"), ("jobs", "J", "obs"),
+         ("search", "S", "earch"), ("studies", "T", "udies"))
+
+
+def short_home(path: str) -> str:
+    home = os.path.expanduser("~")
+    if path == home or path.startswith(home + os.sep):
+        return "~" + path[len(home):]
+    return path
+
+
+class LabdeckHeader(Static):
+    """Reads its state from the app (``header_state``); the app refreshes it."""
+
+    def __init__(self, area: str, **kw) -> None:
+        super().__init__(**kw)
+        self.area = area
+
+    def render(self) -> Text:
+        home, sched = getattr(self.app, "header_state", ("", ""))
+        text = Text.assemble(("labdeck", "bold"), "  ", short_home(home), "  ", sched, "  ")
+        for name, key, rest in AREAS:
+            label = f"[{key}]{rest}" if name != "studies" else f"s[{key}]{rest}"
+            style = "reverse bold" if name == self.area else ""
+            text.append(label, style)
+            text.append(" ")
+        return text
