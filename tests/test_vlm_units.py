@@ -137,3 +137,15 @@ def test_folder_loader_reports_bad_items_by_name(tmp_path: Path) -> None:
     usable = ds.train + ds.val.query + ds.test.query
     assert len({it.item_id for it in usable}) == 6
     assert all(len(it.captions) == 2 for it in usable)
+
+
+@pytest.mark.parametrize("bits", [8, 16, 64, 128])
+def test_pack_unpack_roundtrip(bits: int) -> None:
+    from adapters.vlm_quantization import kernels
+
+    rng = np.random.default_rng(bits)
+    signs = np.where(rng.random((7, bits)) > 0.5, 1, -1).astype(np.int8)
+    assert np.array_equal(kernels.unpack(kernels.pack(signs), bits), signs)
+    # packed Hamming top-k agrees with the exact distance on sign matrices
+    idx, dist = kernels.hamming_topk(kernels.pack(signs), kernels.pack(signs[:1])[0], 7)
+    assert list(dist) == sorted(hamming_distance(signs[:1], signs)[0].tolist())

@@ -32,15 +32,17 @@ def pack(signs: np.ndarray) -> np.ndarray:
 
 
 def unpack(packed: np.ndarray, n_bits: int) -> np.ndarray:
-    """Inverse of :func:`pack` for our own stored codes: (n, n_bits) in {-1, +1} (int8)."""
-    packed = np.asarray(packed)
+    """Inverse of :func:`pack`: (n, n_bits) in {-1, +1} (int8).
+
+    The bit order within the packed bytes is read off a probe code rather than assumed, so
+    this stays right whatever layout ``codes.pack_signs`` picks.
+    """
+    packed = np.ascontiguousarray(packed)
     as_bytes = packed.view(np.uint8).reshape(packed.shape[0], -1)
-    order = "big" if packed.dtype == np.uint8 or not _has("pack_signs") else None
-    if order is None:  # multi-byte words: check the layout against a known code
-        probe = np.ones((1, n_bits), dtype=np.int8)
-        probe[0, 0] = -1
-        ref = np.asarray(pack(probe)).view(np.uint8).reshape(1, -1)
-        order = "big" if np.unpackbits(ref, axis=1, bitorder="big")[0, 0] == 0 else "little"
+    probe = -np.ones((1, n_bits), dtype=np.int8)
+    probe[0, 0] = 1
+    ref = np.ascontiguousarray(pack(probe)).view(np.uint8).reshape(1, -1)
+    order = "big" if np.unpackbits(ref, axis=1, bitorder="big")[0, 0] == 1 else "little"
     bits = np.unpackbits(as_bytes, axis=1, bitorder=order)
     return np.where(bits[:, :n_bits] > 0, 1, -1).astype(np.int8)
 
