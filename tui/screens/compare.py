@@ -76,7 +76,7 @@ class CompareScreen(AreaScreen):
             body.add_class("stacked")
             await body.mount_all(panes)
         body.set_class(not self.narrow, "stacked")
-        await self._render()
+        await self._paint()
 
     def reload(self) -> None:
         refs = list(getattr(self.app, "compare_refs", []))
@@ -105,10 +105,10 @@ class CompareScreen(AreaScreen):
             return  # nothing visible changed
         self.refs, self.comparison, self.curves = refs, comp, curves
         title.update(f"comparing {len(comp.columns)}: " + "  vs  ".join(comp.columns))
-        await self._render()
+        await self._paint()
         self.loaded = True
 
-    async def _render(self) -> None:
+    async def _paint(self) -> None:
         comp = self.comparison
         if comp is None:
             return

@@ -22,9 +22,9 @@ class JobFilter(ModalScreen[tuple[str | None, str | None] | None]):
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
             yield Label("Filter jobs")
-            yield Select([(s, s) for s in STATUSES], value=self.status or Select.BLANK,
+            yield Select([(s, s) for s in STATUSES], value=self.status or Select.NULL,
                          prompt="any status", id="status")
-            yield Select([(t, t) for t in self.types], value=self.type_ or Select.BLANK,
+            yield Select([(t, t) for t in self.types], value=self.type_ or Select.NULL,
                          prompt="any type", id="type")
             with Horizontal(classes="buttons"):
                 yield Button("Apply (ctrl+s)", variant="primary", id="apply")
@@ -32,7 +32,7 @@ class JobFilter(ModalScreen[tuple[str | None, str | None] | None]):
 
     def _value(self, sel_id: str) -> str | None:
         v = self.query_one(f"#{sel_id}", Select).value
-        return None if v is Select.BLANK else str(v)
+        return None if v is Select.NULL else str(v)
 
     def action_apply(self) -> None:
         self.dismiss((self._value("status"), self._value("type")))
