@@ -142,8 +142,9 @@ def test_hamming_worst_case_order_every_code_improves(backend):
 @pytest.mark.skipif(not codes.numba_available(), reason="numba not installed")
 @pytest.mark.parametrize("nq", [1, 3])
 def test_numba_database_split_merges_exactly(monkeypatch, nq):
-    # Force the split of the database across threads (normally only for large n).
-    monkeypatch.setattr(codes, "_SPLIT_MIN_CODES", 1)
+    # Force many database slices (normally ~1 MB of codes each) and their merge.
+    monkeypatch.setattr(codes, "_TASK_BYTES", 800)
+    monkeypatch.setattr(codes, "_TASK_MIN_ROWS", 1)
     rng = np.random.default_rng(7)
     db_s, q_s = tied_signs(rng, 999, 64, distinct=3), tied_signs(rng, nq, 64)
     exp_idx, exp_d = brute_topk(brute_hamming(db_s, q_s), 50)
@@ -176,6 +177,7 @@ def brute_cosine(db: np.ndarray, q: np.ndarray, k: int) -> tuple[np.ndarray, np.
 @pytest.mark.parametrize("k", [1, 10, 2500, 3000, 3100])
 def test_cosine_topk_matches_brute_force_with_ties(monkeypatch, backend, k):
     monkeypatch.setattr(codes, "_CHUNK_BYTES", 4096)  # several chunks even for small n
+    monkeypatch.setattr(codes, "_TASK_BYTES", 4096)  # several query groups per chunk
     rng = np.random.default_rng(k)
     # Small integer features: dot products are exact, duplicates give exact ties.
     base = rng.integers(-2, 3, size=(12, 8)).astype(np.float32)

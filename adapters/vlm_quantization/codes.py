@@ -10,20 +10,24 @@ unsigned dtype that holds them (``uint8`` up to 8, ``uint16`` up to 16, ``uint32
 32); longer codes use ``ceil(bits / 64)`` ``uint64`` words. Unused high bits are zero, so
 they never add distance. ``prefix_codes`` takes a bit prefix of an already packed array.
 
-Backends, chosen by measurement (``bench/hamming_search.py``, 2 cores, 1M codes):
+Backends, chosen by measurement (``bench/hamming_search.py``; 2 cores, 1M codes):
 
-* ``numba`` (default when importable) — a fused XOR + popcount + running-radius selection
-  (see ``codes_jit``). Distances are integers in ``0..bits``, so selection needs a histogram
-  and a threshold, not a sort or ``argpartition``; most blocks of codes are rejected after
-  one vectorised pass. One query takes about 1.3x the time of a read-only scan of the code
-  array, about half of FAISS ``IndexBinaryFlat``; a batch splits queries across threads
-  and walks the database in L1-sized blocks so each block serves every query of a group.
-  Cosine search runs BLAS on row chunks and folds each chunk into per-query top-k buffers.
-  Kernels compile on first call (a few seconds; see the report in the bench) and are cached
-  on disk, so later processes start warm. numba is imported on first call, not on import.
-* ``numpy`` — the fallback when numba is missing (or ``LABDECK_NO_NUMBA=1``): XOR +
-  ``bitwise_count`` then the same counting selection with ``bincount``; about 3-10x slower
-  than numba, still exact and with the same tie order.
+* ``numba`` (default when importable). Hamming: a fused XOR + popcount + running-radius
+  selection (``codes_jit``). Distances are integers in ``0..bits``, so selecting the k
+  nearest needs a histogram and a threshold, not a sort or ``argpartition``, and most
+  blocks of codes are rejected after one vectorised pass. Pure numpy cannot fuse those
+  steps: ``bitwise_count`` alone writes the whole distance array, and it is 3-10x slower.
+  Cosine: BLAS matrix products, each similarity block folded into per-query top-k buffers
+  by a vectorised compare against the running k-th best (no ``argpartition``).
+  Work is split into ~2 MB database slices (Hamming) or query groups (cosine) run on plain
+  threads by ``_run_tasks``, never numba ``parallel=True`` (its OpenMP pool collapses on
+  shared cores and next to torch's or faiss's own pools; see ``_run_tasks``).
+  numba is imported on the first search, not on import; kernels compile then (~1-2 s per
+  code dtype, ~4 s for cosine) and are cached on disk, so later processes load them in
+  ~0.1 s.
+* ``numpy``: the fallback when numba is missing or ``LABDECK_NO_NUMBA=1``: XOR +
+  ``bitwise_count``, then the same counting selection with ``bincount``; cosine with one
+  ``partition`` per query. Exact, with the same tie order, several times slower.
 
 Ordering contract (both backends, both metrics): results are sorted by (distance asc,
 index asc) for Hamming and (similarity desc, index asc) for cosine; ``k > n`` gives ``n``
@@ -41,7 +45,6 @@ from functools import cache
 import numpy as np
 
 _BACKENDS = ("auto", "numba", "numpy")
-_SPLIT_MIN_CODES = 65536  # per thread; below this a database split costs more than it saves
 _SMALL_DTYPES = ((8, np.uint8), (16, np.uint16), (32, np.uint32))
 _POPCOUNT_LUT = np.array([bin(i).count("1") for i in range(256)], dtype=np.uint8)
 
@@ -145,26 +148,64 @@ def _threads() -> int:
 
 _pool_lock = threading.Lock()
 _pool: ThreadPoolExecutor | None = None
+_TASK_BYTES = 2 << 20  # database bytes per task: a few tasks per thread, ~10 us dispatch each
+_TASK_MIN_ROWS = 4096
 
 
-def _run_all(calls: list[tuple]) -> None:
-    """Run ``(fn, *args)`` calls of GIL-free kernels, the first here, the rest on a pool.
+def _task_bounds(n: int, row_bytes: int) -> list[tuple[int, int]]:
+    rows = max(_TASK_MIN_ROWS, _TASK_BYTES // row_bytes)
+    if _threads() == 1:
+        rows = n
+    return [(lo, min(n, lo + rows)) for lo in range(0, max(n, 1), max(rows, 1))]
 
-    Plain Python threads instead of numba's ``parallel=True``: numba's OpenMP pool spins
-    at barriers, which collapses (10-50x slower) when the cores are shared with another
-    process or with the OpenMP pools of torch or faiss in this process; its workqueue
-    pool may not be entered from two threads at once. Idle pool threads here just sleep.
+
+def _run_tasks(task, n_tasks: int) -> None:
+    """Run ``task(i)`` for ``i < n_tasks``, GIL-free kernels, on this thread and the pool.
+
+    Tasks are taken from a shared counter and this thread waits only for tasks that were
+    taken: on a machine shared with other jobs a pool thread may not be scheduled for
+    milliseconds, and then this thread simply does all the work. That is why these are
+    plain threads and not numba ``parallel=True``: numba's OpenMP pool spins at barriers
+    and collapses (10-50x slower) when its cores are shared with another process or with
+    torch's or faiss's own OpenMP pools; its workqueue pool may not be entered from two
+    threads at once.
     """
     global _pool
-    if len(calls) > 1:
-        with _pool_lock:
-            if _pool is None:
-                _pool = ThreadPoolExecutor(_threads(), thread_name_prefix="labdeck-codes")
-        futures = [_pool.submit(*call) for call in calls[1:]]
-    calls[0][0](*calls[0][1:])
-    if len(calls) > 1:
-        for future in futures:
-            future.result()
+    helpers = min(_threads(), n_tasks) - 1
+    if helpers <= 0:
+        for i in range(n_tasks):
+            task(i)
+        return
+    lock = threading.Lock()
+    done = threading.Event()
+    state = {"next": 0, "finished": 0}
+    errors: list[BaseException] = []
+
+    def worker() -> None:
+        while True:
+            with lock:
+                i = state["next"]
+                if i >= n_tasks or errors:
+                    return
+                state["next"] = i + 1
+            try:
+                task(i)
+            except BaseException as exc:  # noqa: BLE001 - re-raised on the calling thread
+                errors.append(exc)
+            with lock:
+                state["finished"] += 1
+                if state["finished"] == state["next"] and (state["next"] == n_tasks or errors):
+                    done.set()
+
+    with _pool_lock:
+        if _pool is None:
+            _pool = ThreadPoolExecutor(_threads(), thread_name_prefix="labdeck-codes")
+    for _ in range(helpers):
+        _pool.submit(worker)
+    worker()
+    done.wait()
+    if errors:
+        raise errors[0]
 
 
 def _kernels(backend: str):
@@ -219,10 +260,8 @@ def hamming_distances(db: np.ndarray, query: np.ndarray, *, backend: str = "auto
     jit = _kernels(backend)
     out = np.empty((queries.shape[0], db.shape[0]), np.int32)
     if jit is not None:
-        n, parts = db.shape[0], _threads() if db.shape[0] >= _SPLIT_MIN_CODES else 1
-        bounds = [n * p // parts for p in range(parts + 1)]
-        _run_all([(jit.hamming_distances, db, queries, lo, hi, out)
-                  for lo, hi in zip(bounds[:-1], bounds[1:], strict=True)])
+        bounds = _task_bounds(db.shape[0], db.shape[1] * db.itemsize)
+        _run_tasks(lambda i: jit.hamming_distances(db, queries, *bounds[i], out), len(bounds))
     else:
         for qi, q in enumerate(queries):
             out[qi] = _distances_numpy(db, q)
@@ -247,23 +286,19 @@ def _topk_numpy(db: np.ndarray, queries: np.ndarray, k: int, bits: int):
 
 
 def _topk_numba(jit, db: np.ndarray, queries: np.ndarray, k: int, bits: int):
-    n, nq = db.shape[0], queries.shape[0]
-    threads = _threads()
-    # Split queries across threads; split the database too when there are fewer queries
-    # than threads and enough codes for the split to pay for its merge.
-    n_groups = min(nq, threads)
-    n_slices = max(1, threads // nq) if n >= _SPLIT_MIN_CODES * threads else 1
-    part_idx = np.empty((n_slices, nq, k), np.int64)
-    part_d = np.empty((n_slices, nq, k), np.int32)
-    calls = []
-    for g in range(n_groups):
-        q_lo, q_hi = nq * g // n_groups, nq * (g + 1) // n_groups
-        for s in range(n_slices):
-            r_lo, r_hi = n * s // n_slices, n * (s + 1) // n_slices
-            calls.append((jit.hamming_topk_task, db, queries, k, bits, q_lo, q_hi, r_lo, r_hi,
-                          part_idx[s], part_d[s]))
-    _run_all(calls)
-    if n_slices == 1:
+    # One task = every query over one database slice (the kernel walks the slice in
+    # L1-sized blocks, each serving all queries); per-slice top-k lists are merged after.
+    nq = queries.shape[0]
+    bounds = _task_bounds(db.shape[0], db.shape[1] * db.itemsize)
+    part_idx = np.empty((len(bounds), nq, k), np.int64)
+    part_d = np.empty((len(bounds), nq, k), np.int32)
+
+    def task(i: int) -> None:
+        lo, hi = bounds[i]
+        jit.hamming_topk_task(db, queries, k, bits, 0, nq, lo, hi, part_idx[i], part_d[i])
+
+    _run_tasks(task, len(bounds))
+    if len(bounds) == 1:
         return part_idx[0], part_d[0]
     out_idx = np.empty((nq, k), np.int64)
     out_d = np.empty((nq, k), np.int32)
@@ -299,7 +334,10 @@ def hamming_topk(
 
 # ----------------------------------------------------------------------------- cosine
 
-_CHUNK_BYTES = 4 << 20  # similarity chunk per BLAS call: big enough for BLAS, cache-friendly
+# Similarities per BLAS call. Large on purpose: each BLAS call is a sync point of its
+# thread pool, and on cores shared with other jobs every extra sync point costs more
+# than the cache misses of a large similarity block.
+_CHUNK_BYTES = 64 << 20
 
 
 def _select_desc_numpy(sims: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -311,6 +349,33 @@ def _select_desc_numpy(sims: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray
     order = np.argsort(-sims[cand], kind="stable")
     idx[:] = cand[order]
     return idx, sims[idx]
+
+
+def _cosine_numba(jit, db, queries, k, out_idx, out_s) -> None:
+    # BLAS on row chunks, each folded into per-query candidate buffers that carry the
+    # running top-k from chunk to chunk; the fold is split into query-group tasks.
+    n, nq = db.shape[0], queries.shape[0]
+    cap = 2 * k + 64
+    buf_idx = np.empty((nq, cap), np.int64)
+    buf_s = np.empty((nq, cap), np.float32)
+    count = np.zeros(nq, np.int64)
+    full = np.zeros(nq, np.bool_)
+    chunk = min(n, max(1024, _CHUNK_BYTES // (4 * nq)))
+    q_rows = max(1, _TASK_BYTES // (4 * chunk))
+    groups = [slice(a, min(nq, a + q_rows)) for a in range(0, nq, q_rows)]
+    for lo in range(0, n, chunk):
+        block = db[lo : lo + chunk]
+        if nq == 1:  # matrix-vector product: BLAS gemv streams the rows once
+            sims = (block @ queries[0])[None, :]
+        else:
+            sims = queries @ block.T
+
+        def task(i: int, sims=sims, lo=lo) -> None:
+            g = groups[i]
+            jit.select_desc(sims[g], lo, k, buf_idx[g], buf_s[g], count[g], full[g])
+
+        _run_tasks(task, len(groups))
+    jit.finish_desc(buf_idx, buf_s, count, k, out_idx, out_s)
 
 
 def cosine_topk(
@@ -340,21 +405,5 @@ def cosine_topk(
         for qi in range(nq):
             out_idx[qi], out_s[qi] = _select_desc_numpy(sims[qi], kk)
     elif kk:
-        cap = 2 * kk + 64
-        buf_idx = np.empty((nq, cap), np.int64)
-        buf_s = np.empty((nq, cap), np.float32)
-        count = np.zeros(nq, np.int64)
-        full = np.zeros(nq, np.bool_)
-        chunk = max(1024, _CHUNK_BYTES // (4 * nq))
-        scratch = np.empty((nq, min(chunk, n)), np.float32)
-        parts = min(nq, _threads()) if nq * n >= _SPLIT_MIN_CODES else 1
-        bounds = [nq * p // parts for p in range(parts + 1)]
-        groups = list(zip(bounds[:-1], bounds[1:], strict=True))
-        for lo in range(0, n, chunk):
-            hi = min(n, lo + chunk)
-            sims = scratch if hi - lo == scratch.shape[1] else np.empty((nq, hi - lo), np.float32)
-            np.matmul(queries, db[lo:hi].T, out=sims)
-            _run_all([(jit.select_desc, sims[a:b], lo, kk, buf_idx[a:b], buf_s[a:b], count[a:b],
-                       full[a:b]) for a, b in groups])
-        jit.finish_desc(buf_idx, buf_s, count, kk, out_idx, out_s)
+        _cosine_numba(jit, db, queries, kk, out_idx, out_s)
     return (out_idx[0], out_s[0]) if single else (out_idx, out_s)

@@ -9,11 +9,20 @@ Hamming top-k is one fused pass per (query, database slice): XOR, popcount and a
 radius. Distances are small integers, so the state is a histogram of the accepted
 distances, a candidate buffer in index order and a threshold ``thr`` such that fewer than
 ``k`` accepted codes lie strictly below it. A code is accepted only when its distance is
-``< thr``; every ``k`` accepts the threshold drops to the smallest radius holding ``k``
-codes. The database is walked in L1-sized blocks; a vectorised loop computes a block's
-distances and their minimum, and the branchy accept loop runs only for blocks whose minimum
-beats the threshold, which after the first few blocks is rare. Ties resolve to the lower
-index for free: a later code with the threshold distance is never needed.
+``< thr``; once ``k`` accepted codes lie below ``thr`` it drops to the smallest radius
+holding ``k`` of them. Ties resolve to the lower index for free: a later code at the
+threshold distance is never needed. At most ``k`` buffered codes lie within ``thr`` at any
+time, so compacting a full buffer of ``2k + 64`` always frees room (numba does not bounds-
+check: this invariant is what keeps the writes in bounds). The database is walked in
+L1-sized blocks; a vectorised loop computes a block's distances and their minimum, and the
+branchy accept loop runs only for blocks whose minimum beats the threshold, which after the
+first few blocks is rare. In a batch each block serves every query before the next loads.
+
+Cosine selection folds similarity rows into the same kind of buffer: a block of 128 values
+is skipped by one vectorised compare against the current k-th best.
+
+No kernel uses ``parallel=True``: ``codes`` runs these GIL-free (``nogil``) kernels on its
+own threads (see ``codes._run_tasks`` for why).
 """
 
 from __future__ import annotations
@@ -130,8 +139,8 @@ def _finish(buf_idx, buf_d, count, thr, k, out_idx, out_d):
 def hamming_topk_task(db, queries, k, bits, q_lo, q_hi, r_lo, r_hi, out_idx, out_d):
     """Top-``k`` of ``queries[q_lo:q_hi]`` over ``db[r_lo:r_hi]`` into ``out_*[q, :k]``.
 
-    Rows are sorted by (distance, index) and padded with -1. Serial; the unit of work of
-    ``hamming_topk_slices`` and, called alone, the whole search for one small query set.
+    Rows are sorted by (distance, index) and padded with -1 where the slice holds fewer
+    than ``k`` codes. One task of ``codes.hamming_topk``: all queries, one database slice.
     """
     block = max(64, _BLOCK_BYTES // (db.shape[1] * db.itemsize))
     cap = 2 * k + 64
@@ -235,6 +244,19 @@ def _compact_desc(buf_idx, buf_s, count, k):
     return m
 
 
+_SELECT_BLOCK = 128
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _any_above(row, j0, j1, th):
+    """Whether any of ``row[j0:j1]`` exceeds ``th``: an OR of compares, which LLVM
+    vectorises (a float max reduction it does not, even with fastmath)."""
+    hit = False
+    for j in range(j0, j1):
+        hit |= row[j] > th
+    return hit
+
+
 @njit(cache=True, nogil=True)
 def select_desc(sims, offset, k, buf_idx, buf_s, count, full):
     """Fold a chunk ``sims[q, :]`` (database rows ``offset...``) into running top-k buffers.
@@ -249,19 +271,24 @@ def select_desc(sims, offset, k, buf_idx, buf_s, count, full):
         is_full = full[qi]
         th = buf_s[qi, k - 1]  # meaningless until full
         row = sims[qi]
-        for j in range(row.shape[0]):
-            v = row[j]
-            if is_full and not v > th:
-                continue
-            if c == cap:
-                c = _compact_desc(buf_idx[qi], buf_s[qi], c, k)
-                is_full = True
-                th = buf_s[qi, k - 1]
-                if not v > th:
+        m = row.shape[0]
+        for j0 in range(0, m, _SELECT_BLOCK):
+            j1 = min(m, j0 + _SELECT_BLOCK)
+            if is_full and not _any_above(row, j0, j1, th):
+                continue  # the common case once the buffer is full: one vectorised pass
+            for j in range(j0, j1):
+                v = row[j]
+                if is_full and not v > th:
                     continue
-            buf_idx[qi, c] = offset + j
-            buf_s[qi, c] = v
-            c += 1
+                if c == cap:
+                    c = _compact_desc(buf_idx[qi], buf_s[qi], c, k)
+                    is_full = True
+                    th = buf_s[qi, k - 1]
+                    if not v > th:
+                        continue
+                buf_idx[qi, c] = offset + j
+                buf_s[qi, c] = v
+                c += 1
         count[qi] = c
         full[qi] = is_full
 
