@@ -305,6 +305,11 @@ class BaseAdapter(ABC):
     def get_search_ranges(cls) -> dict[str, SearchRange]:
         return {}
 
+    @classmethod
+    def sample_queries(cls) -> tuple[str, ...]:
+        """Example text queries a search UI can offer as one-key buttons (optional)."""
+        return ()
+
     # -- helpers ---------------------------------------------------------------------------
 
     @classmethod

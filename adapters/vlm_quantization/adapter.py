@@ -91,6 +91,10 @@ class VLMQuantizationAdapter(BaseAdapter):
             "batch_size": SearchRange("categorical", choices=(64, 128, 256)),
         }
 
+    @classmethod
+    def sample_queries(cls) -> tuple[str, ...]:
+        return ("a red circle", "a small blue square on the left", "빨간 원", "노란 별 그림")
+
     def train(self, config: dict[str, Any], reporter: Reporter,
               resume_from: Path | None = None) -> dict[str, Any]:
         from .train import train

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import importlib
 import sys
 from pathlib import Path
 
@@ -341,10 +342,8 @@ async def _search(args, kind: str) -> int:
           f" {res['index'].checkpoint})")
     print(table(["rank", "score", "id", "text"],
                 [[str(h.rank), fmt_num(h.score), h.item_id, h.text[:70]] for h in hits]))
-    if args.show:
-        from .show import show_thumbnails
-
-        show_thumbnails(hits)
+    if args.show:  # the terminal rendering lives in tui/ (engine never imports rich)
+        importlib.import_module("tui.thumbnails").show_thumbnails(hits)
     return 0
 
 

@@ -1,0 +1,174 @@
+"""Dialogs of the Search area: pick a run's checkpoint to search, and an image path prompt
+that completes file system paths as you type."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.screen import ModalScreen
+from textual.suggester import Suggester
+from textual.widgets import Input, Label, OptionList
+from textual.widgets.option_list import Option
+
+
+@dataclass(frozen=True)
+class Source:
+    """What a search runs against: one checkpoint of one run."""
+
+    run_id: int
+    checkpoint: str
+    label: str  # "exp › run 3"
+    adapter: str
+    index_items: int | None = None  # None: no index yet
+
+    @property
+    def key(self) -> str:
+        return f"{self.run_id}:{self.checkpoint}"
+
+
+class SourcePicker(ModalScreen[Source | None]):
+    """Experiment › run › checkpoint, grouped by experiment; only searchable adapters."""
+
+    BINDINGS = [Binding("escape", "dismiss_none", "Cancel", id="search.pick_cancel")]
+
+    def __init__(self, sources: list[Source], current: str | None = None) -> None:
+        super().__init__()
+        self.sources = sources
+        self.current = current
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog picker"):
+            yield Label("Search which checkpoint?  (enter pick, esc cancel)", classes="question")
+            options: list[Option | None] = []
+            last_exp = None
+            for s in self.sources:
+                exp = s.label.split(" › ")[0]
+                if exp != last_exp:
+                    if last_exp is not None:
+                        options.append(None)
+                    options.append(Option(f"{exp}  ({s.adapter})", disabled=True))
+                    last_exp = exp
+                idx = (f"index {s.index_items:,} items" if s.index_items is not None
+                       else "no index yet (b builds one)")
+                options.append(Option(f"  {s.label} › {s.checkpoint}   {idx}", id=s.key))
+            if not self.sources:
+                options.append(Option("no trained run of a searchable adapter yet",
+                                      disabled=True))
+            yield OptionList(*options, id="source-list")
+
+    def on_mount(self) -> None:
+        ol = self.query_one(OptionList)
+        if self.current:
+            try:
+                ol.highlighted = ol.get_option_index(self.current)
+            except Exception:  # noqa: BLE001 - the option vanished; keep the default
+                pass
+        ol.focus()
+
+    @on(OptionList.OptionSelected)
+    def _picked(self, event: OptionList.OptionSelected) -> None:
+        by_key = {s.key: s for s in self.sources}
+        self.dismiss(by_key.get(event.option.id or ""))
+
+    def action_dismiss_none(self) -> None:
+        self.dismiss(None)
+
+
+def path_matches(value: str, limit: int = 50) -> list[str]:
+    """Entries completing ``value`` (``~`` expanded), directories with a trailing slash."""
+    text = os.path.expanduser(value) if value else ""
+    folder, prefix = os.path.split(text)
+    try:
+        with os.scandir(folder or ".") as it:
+            names = sorted((e.name + ("/" if e.is_dir() else ""))
+                           for e in it if e.name.startswith(prefix)
+                           and (prefix.startswith(".") or not e.name.startswith(".")))
+    except OSError:
+        return []
+    head = value[: len(value) - len(prefix)] if prefix else value
+    return [head + n for n in names[:limit]]
+
+
+class PathSuggester(Suggester):
+    """Suggests the first file system entry that completes what was typed."""
+
+    def __init__(self) -> None:
+        super().__init__(use_cache=False, case_sensitive=True)
+
+    async def get_suggestion(self, value: str) -> str | None:
+        if not value:
+            return None
+        found = path_matches(value, limit=1)
+        return found[0] if found else None
+
+
+class ImagePathPrompt(ModalScreen[str | None]):
+    """Ask for an image file; tab or → accepts the completion; the file must exist."""
+
+    BINDINGS = [
+        Binding("escape", "dismiss_none", "Cancel", id="search.path_cancel"),
+        Binding("tab", "complete", "Complete", id="search.path_complete", priority=True),
+    ]
+
+    def __init__(self, start: str = "") -> None:
+        super().__init__()
+        self.start = start
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog"):
+            yield Label("Image to search with  (tab completes, enter searches, esc cancels)",
+                        classes="question")
+            yield Input(self.start, placeholder="path/to/image.png", id="image-path",
+                        suggester=PathSuggester())
+            yield Label("", id="path-hint", classes="field-help")
+            yield Label("", id="path-error", classes="field-error")
+
+    def on_mount(self) -> None:
+        self.query_one(Input).focus()
+        self._hint(self.start)
+
+    def action_complete(self) -> None:
+        inp = self.query_one(Input)
+        found = path_matches(inp.value)
+        if not found:
+            return
+        common = os.path.commonprefix(found)
+        inp.value = found[0] if len(found) == 1 else (common if len(common) > len(inp.value)
+                                                      else inp.value)
+        inp.cursor_position = len(inp.value)
+        self._hint(inp.value)
+
+    @on(Input.Changed)
+    def _changed(self, event: Input.Changed) -> None:
+        self._hint(event.value)
+        self.query_one("#path-error", Label).update("")
+
+    def _hint(self, value: str) -> None:
+        found = path_matches(value, limit=6) if value else []
+        names = [Path(f.rstrip("/")).name + ("/" if f.endswith("/") else "") for f in found]
+        self.query_one("#path-hint", Label).update("  ".join(names))
+
+    @on(Input.Submitted)
+    def _submit(self, event: Input.Submitted) -> None:
+        value = event.value.strip()
+        path = Path(os.path.expanduser(value)) if value else None
+        if path is None:
+            self._error("type a path to an image file")
+        elif not path.is_file():
+            self._error(f"no such file: {value}")
+        elif not os.access(path, os.R_OK):
+            self._error(f"cannot read {value}")
+        else:
+            self.dismiss(str(path.resolve()))
+
+    def _error(self, text: str) -> None:
+        self.query_one("#path-error", Label).update(text)
+
+    def action_dismiss_none(self) -> None:
+        self.dismiss(None)
