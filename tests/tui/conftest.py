@@ -29,6 +29,7 @@ def home(tmp_path: Path, monkeypatch) -> Path:
 @pytest.fixture
 def seeded(home: Path, monkeypatch) -> Path:
     monkeypatch.setenv("LABDECK_FROZEN_NOW", str(FROZEN_NOW))
+    monkeypatch.setenv("HOME", str(home.parent))  # the header shows ~/home everywhere
     return seed_home(home)
 
 

@@ -66,33 +66,36 @@ class ExperimentForm(EngineModal):
             yield Label(f"{title}   ctrl+s save  esc cancel", classes="title")
             with VerticalScroll():
                 yield from self._row("name", "name", Input(
-                    self.existing.name if self.existing else "", id="f-name"))
+                    self.existing.name if self.existing else "", compact=True, id="f-name"))
                 yield from self._row("tags", "tags (space-separated)", Input(
-                    " ".join(self.existing.tags) if self.existing else "", id="f-tags"))
+                    " ".join(self.existing.tags) if self.existing else "", compact=True,
+                    id="f-tags"))
                 for f in self.schema.fields:
                     value = values.get(f.name, f.default)
                     if f.type == "bool":
-                        widget: Any = Switch(bool(value), id=f"f-{f.name}")
+                        widget: Any = Switch(bool(value), id=f"f-{f.name}", classes="compact-switch")
                     elif f.choices:
                         widget = Select([(str(c), c) for c in f.choices], value=value,
-                                        allow_blank=False, id=f"f-{f.name}")
+                                        allow_blank=False, compact=True, id=f"f-{f.name}")
                     else:
-                        widget = Input("" if value is None else str(value), id=f"f-{f.name}")
+                        widget = Input("" if value is None else str(value), compact=True,
+                                       id=f"f-{f.name}")
                     yield from self._row(f.name, f"{f.name} ({f.type})", widget, f.help)
                 known = set(self.schema.names())
                 extra = " ".join(f"{k}={v}" for k, v in values.items() if k not in known)
                 yield from self._row("extra", "extra key=value settings", Input(
-                    extra, id="f-extra"), "e.g. command placeholders: lr=0.01 steps=200")
+                    extra, compact=True, id="f-extra"), "e.g. command placeholders: lr=0.01 steps=200")
             with Horizontal(classes="buttons"):
-                yield Button("Save (ctrl+s)", variant="primary", id="save")
-                yield Button("Cancel (esc)", id="cancel")
+                yield Button("Save (ctrl+s)", variant="primary", compact=True, id="save")
+                yield Button("Cancel (esc)", compact=True, id="cancel")
 
     def _row(self, name: str, label: str, widget: Any, help_text: str = "") -> ComposeResult:
+        if help_text:
+            widget.tooltip = help_text
         with Vertical(classes="field", id=f"row-{name}"):
-            yield Label(label, classes="field-label")
-            yield widget
-            if help_text:
-                yield Static(help_text, classes="field-help")
+            with Horizontal(classes="field-line"):
+                yield Label(label, classes="field-label")
+                yield widget
             yield Static("", classes="field-error", id=f"err-{name}")
 
     # ------------------------------------------------------------------ collect and check
@@ -155,11 +158,12 @@ class ExperimentForm(EngineModal):
     @work(exclusive=True, group="form", exit_on_error=False)
     async def _save(self) -> None:
         config, errors = self._collect()
-        if not errors:
-            try:
-                self.engine.validate_experiment(self.adapter, config)
-            except ConfigError as exc:
-                errors.update(exc.errors)
+        try:
+            self.engine.validate_experiment(
+                self.adapter, {k: v for k, v in config.items() if k not in errors})
+        except ConfigError as exc:
+            for key, reason in exc.errors.items():
+                errors.setdefault(key, reason)
         self._show_errors(errors)
         if errors:
             self.notify(f"{len(errors)} field(s) need fixing", severity="warning")

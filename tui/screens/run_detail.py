@@ -142,9 +142,7 @@ class RunDetailScreen(AreaScreen):
             parts.append(f"pid {r.pid}")
         if r.error:
             parts.append(f"error: {r.error}")
-        opts = (f"smoothing {self.smoothing}  log-y {'on' if self.log_y else 'off'}  "
-                f"x: {self.x_axis}  zoom: {'last ' + str(self.zoom) if self.zoom else 'all'}")
-        self.query_one("#run-status", Label).update("  ".join(parts) + "   │ " + opts)
+        self.query_one("#run-status", Label).update("  ".join(parts))
 
     async def _load_summary(self) -> None:
         summary = await self.engine.run_summary(self.run_id)
@@ -181,7 +179,7 @@ class RunDetailScreen(AreaScreen):
         box = self.query_one("#charts", Vertical)
         keys = self.chosen[:MAX_CHARTS]
         charts = list(box.query(MetricChart))
-        if [c.title for c in charts] != keys:
+        if [c.key for c in charts] != keys:
             await box.remove_children()
             charts = [MetricChart(k) for k in keys]
             await box.mount_all(charts)
@@ -189,12 +187,14 @@ class RunDetailScreen(AreaScreen):
         if not keys and not box.children:
             await box.mount(Static("no metrics yet", classes="empty"))
         width = max(40, box.size.width)
+        opts = (f"smooth {self.smoothing}  log-y {'on' if self.log_y else 'off'}  "
+                f"x {self.x_axis}" + (f"  last {self.zoom}" if self.zoom else ""))
         for chart in charts:
-            pts = await self.engine.read_metric(self.run_id, chart.title, max_points=width * 2,
+            pts = await self.engine.read_metric(self.run_id, chart.key, max_points=width * 2,
                                                 x=self.x_axis, last_n_steps=self.zoom)
             chart.show([Series(self.run.label, pts.x, pts.y, run_rgb(self.run_id))],
                        smoothing=self.smoothing, log_y=self.log_y, x_label=self.x_axis,
-                       force=force)
+                       title=f"{chart.key}  {opts}", force=force)
 
     @on(SelectionList.SelectedChanged, "#metrics")
     def _chosen(self, event: SelectionList.SelectedChanged) -> None:

@@ -27,9 +27,14 @@ class LabdeckHeader(Static):
 
     def render(self) -> Text:
         home, sched = getattr(self.app, "header_state", ("", ""))
+        full = self.size.width >= 40 + len(short_home(home)) + len(sched) + 20
+        if not full:  # narrow terminal: short scheduler text and one letter per area
+            sched = sched.replace("scheduler: ", "sched ").replace(" running", "")
         text = Text.assemble(("labdeck", "bold"), "  ", short_home(home), "  ", sched, "  ")
         for name, key, rest in AREAS:
             label = f"[{key}]{rest}" if name != "studies" else f"s[{key}]{rest}"
+            if not full:
+                label = f"[{key}]"
             style = "reverse bold" if name == self.area else ""
             text.append(label, style)
             text.append(" ")

@@ -29,9 +29,10 @@ def ema(values: list[float], alpha: float) -> list[float]:
 
 
 class MetricChart(PlotextPlot):
-    def __init__(self, title: str = "", **kw) -> None:
+    def __init__(self, key: str = "", **kw) -> None:
         super().__init__(**kw)
-        self.title = title
+        self.key = key
+        self.title = key
         self.series: list[Series] = []
         self.smoothing = 0.0
         self.log_y = False
