@@ -75,6 +75,14 @@ def test_prefix_equals_packing_sliced_signs(bits):
     assert np.array_equal(codes.prefix_codes(codes.pack_signs(signs[3]), bits), expect[3])
 
 
+@pytest.mark.parametrize(("source", "bits"), [(32, 8), (32, 20), (16, 9), (100, 64), (100, 33)])
+def test_prefix_of_shorter_sources(source, bits):
+    signs = np.random.default_rng(source + bits).standard_normal((30, source))
+    got = codes.prefix_codes(codes.pack_signs(signs), bits)
+    assert np.array_equal(got, codes.pack_signs(signs, bits))
+    assert got.dtype == codes.packed_dtype(bits)
+
+
 def test_pack_rejects_bad_bits():
     with pytest.raises(ValueError):
         codes.pack_signs(np.ones((2, 16)), 17)

@@ -148,6 +148,15 @@ def _threads() -> int:
 
 _pool_lock = threading.Lock()
 _pool: ThreadPoolExecutor | None = None
+
+
+def _forget_pool() -> None:  # a forked child inherits the pool object but not its threads
+    global _pool, _pool_lock
+    _pool, _pool_lock = None, threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_pool)
 _TASK_BYTES = 2 << 20  # database bytes per task: a few tasks per thread, ~10 us dispatch each
 _TASK_MIN_ROWS = 4096
 
