@@ -18,8 +18,9 @@ def add_parsers(add, sub) -> None:  # noqa: ARG001
     p.add_argument("--from", dest="experiment", required=True, metavar="EXP",
                    help="experiment whose adapter and config are the base")
     p.add_argument("--param", action="append", default=[], metavar="SPEC",
-                   help="NAME=MIN:MAX[:log] (range), NAME=a,b,c (choices) or NAME=V (fixed);"
-                        " repeatable; other parameters use the adapter's default ranges")
+                   help="NAME=MIN:MAX[:log] (range), NAME=a,b,c (choices), NAME=V (fixed)"
+                        " or NAME (the adapter's default range); repeatable. Without any"
+                        " --param every adapter default range is searched")
     p.add_argument("--n-trials", type=int)
     p.add_argument("--search-epochs", type=int, help="epochs per trial (adapter's epochs_key)")
     p.add_argument("--subset-ratio", type=float,

@@ -124,13 +124,18 @@ class BaseSearchEngine(ABC):
 
     # -- optional ------------------------------------------------------------------------
 
+    def waiting_slots(self) -> int:
+        """Trials still to be claimed by some worker."""
+        return sum(1 for t in self.trials() if t.state == "waiting")
+
+    def running_trials(self) -> list[EngineTrial]:
+        return [t for t in self.trials() if t.state == "running"]
+
     def fail_stale(self) -> list[int]:
         """Fail running trials whose worker is gone. Base rule: a trial started on this host
         whose worker pid is dead. Engines may add heartbeat-based rules for other hosts."""
         failed = []
-        for t in self.trials():
-            if t.state != "running":
-                continue
+        for t in self.running_trials():
             pid, host = t.attrs.get("pid"), t.attrs.get("host")
             if pid and host == HOST and pid != os.getpid() and not pid_alive(int(pid)):
                 if self.fail_trial(t.number, {"error": f"worker process {pid} on {host} died"}):

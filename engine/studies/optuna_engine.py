@@ -2,9 +2,13 @@
 storage (labdeck's default: ``sqlite:///<home>/studies/optuna.db``), so ``optuna-dashboard``
 and ``optuna.load_study`` see exactly the trials labdeck ran.
 
-Trial slots are enqueued WAITING trials; ``ask`` pops one with the storage's atomic
-WAITING -> RUNNING transition and never creates a trial, which keeps k workers at exactly
-``n_trials``. RDB storages get Optuna's trial heartbeat, so a trial whose worker died on any
+Exactly ``n_trials``: the study's slots are WAITING "token" trials in a companion study
+(``<name>:labdeck-slots``, same storage). A worker first claims a token with the storage's
+atomic WAITING -> RUNNING transition (a row lock on PostgreSQL / MySQL, ``BEGIN IMMEDIATE`` on
+SQLite), and only then asks the real study for a trial, so k workers make exactly n_trials
+trials, none twice. (Tokens live apart because Optuna's trial cache re-reads every
+unfinished trial on each sampler / pruner call: n WAITING trials in the real study would make
+every trial O(n) slower.) RDB storages get Optuna's trial heartbeat, so a trial whose worker died on any
 machine is failed by ``fail_stale`` after the grace period (labdeck's pid rule fails same-host
 ones at once).
 """
@@ -29,6 +33,7 @@ optuna.logging.set_verbosity(optuna.logging.WARNING)
 DEF_ATTR = "labdeck:definition"
 STOP_ATTR = "labdeck:stop"
 TRIAL_ATTR = "labdeck"
+SLOTS_SUFFIX = ":labdeck-slots"
 HEARTBEAT_S = 5
 GRACE_S = 20
 
@@ -69,7 +74,7 @@ def open_storage(url: str) -> Any:
 
 
 def _serialize_sqlite(engine: Any) -> None:
-    """Make every SQLite transaction ``BEGIN IMMEDIATE``.
+    """Make every SQLite transaction ``BEGIN IMMEDIATE`` (and commits cheap, see below).
 
     Optuna claims a WAITING trial with SELECT ... FOR UPDATE, then UPDATE. SQLite has no row
     locks and Python's sqlite3 driver starts its transaction only at the UPDATE, so two
@@ -81,6 +86,8 @@ def _serialize_sqlite(engine: Any) -> None:
     @event.listens_for(engine, "connect")
     def _connect(dbapi_conn: Any, record: Any) -> None:  # noqa: ARG001
         dbapi_conn.isolation_level = None  # the driver must not issue its own BEGIN
+        # WAL + NORMAL, as labdeck's own database: no fsync per commit, still crash-safe
+        dbapi_conn.execute("PRAGMA synchronous=NORMAL")
 
     @event.listens_for(engine, "begin")
     def _begin(conn: Any) -> None:
@@ -107,8 +114,9 @@ class OptunaEngine(BaseSearchEngine):
         super().__init__(*args, **kwargs)
         self._storage = open_storage(self.storage)
         self._study: optuna.Study | None = None
-        self._hb: dict[int, threading.Event] = {}
+        self._hb: dict[int, tuple[threading.Event, threading.Thread]] = {}
         self._sid: int | None = None
+        self._slots_sid: int | None = None
 
     @classmethod
     def default_storage(cls, home: Path) -> str:
@@ -150,6 +158,16 @@ class OptunaEngine(BaseSearchEngine):
                                             sampler=self._sampler(), pruner=self._pruner())
         return self._study
 
+    @property
+    def _slots_id(self) -> int:
+        if self._slots_sid is None:
+            self._slots_sid = self._storage.get_study_id_from_name(self.slots_study)
+        return self._slots_sid
+
+    @property
+    def slots_study(self) -> str:
+        return f"{self.engine_study}{SLOTS_SUFFIX}"
+
     def create(self) -> None:
         self._study = optuna.create_study(
             study_name=self.engine_study, storage=self._storage, sampler=self._sampler(),
@@ -157,34 +175,63 @@ class OptunaEngine(BaseSearchEngine):
             load_if_exists=True)
         self._study.set_user_attr(DEF_ATTR, {**self.definition.to_json(),
                                              "extra": self.definition.extra})
+        self._study.set_user_attr("labdeck:slots_study", self.slots_study)
+        slots = optuna.create_study(study_name=self.slots_study, storage=self._storage,
+                                    load_if_exists=True)
+        slots.set_user_attr("labdeck:slots_of", self.engine_study)
         self.ensure_slots(self.definition.settings.n_trials)
 
     def ensure_slots(self, n_trials: int) -> int:
-        missing = n_trials - count_slots(self.trials())
+        waiting = len(self._waiting_ids(limit=None))
+        missing = n_trials - count_slots(self.trials()) - waiting
         for _ in range(max(0, missing)):
-            self.study.enqueue_trial({})
+            self._storage.create_new_trial(
+                self._slots_id, template_trial=optuna.trial.create_trial(
+                    state=TrialState.WAITING, system_attrs={"fixed_params": {}}))
         return max(0, missing)
 
     # -- trials --------------------------------------------------------------------------
 
-    def _pop_waiting(self) -> int | None:
+    def _claim_slot(self) -> int | None:
         from optuna.exceptions import UpdateFinishedTrialError
 
-        for t in self._storage.get_all_trials(self._study_id, deepcopy=False, states=(TrialState.WAITING,)):
+        for token_id in self._waiting_ids():
             try:
-                if self._storage.set_trial_state_values(t._trial_id, state=TrialState.RUNNING):
-                    return t._trial_id
+                if self._storage.set_trial_state_values(token_id, state=TrialState.RUNNING):
+                    return token_id
             except UpdateFinishedTrialError:
                 continue
         return None
 
+    def _waiting_ids(self, limit: int | None = 16) -> list[int]:
+        """Waiting slot tokens. On an RDB storage one indexed query on Optuna's ``trials``
+        table; elsewhere the public API (which loads each token with its attributes)."""
+        engine = getattr(self._storage, "engine", None)
+        if engine is not None:
+            try:
+                from sqlalchemy import text
+
+                sql = ("SELECT trial_id FROM trials WHERE study_id = :sid AND state = 'WAITING'"
+                       " ORDER BY number" + (f" LIMIT {int(limit)}" if limit else ""))
+                with engine.connect() as conn:
+                    rows = conn.execute(text(sql), {"sid": self._slots_id}).fetchall()
+                return [int(r[0]) for r in rows]
+            except Exception:  # noqa: BLE001 - an unexpected schema: use the public API
+                pass
+        return [t._trial_id for t in self._storage.get_all_trials(
+            self._slots_id, deepcopy=False, states=(TrialState.WAITING,))]
+
+    def waiting_slots(self) -> int:
+        return len(self._waiting_ids(limit=None))
+
     def ask(self, attrs: dict[str, Any]) -> TrialHandle | None:
-        trial_id = self._pop_waiting()
-        if trial_id is None:
+        token_id = self._claim_slot()
+        if token_id is None:
             return None
-        self._storage.set_trial_user_attr(trial_id, TRIAL_ATTR, attrs)
-        self._start_heartbeat(trial_id)
-        trial = optuna.Trial(self.study, trial_id)
+        with warnings.catch_warnings():  # "heartbeat is supposed to be used with optimize"
+            warnings.simplefilter("ignore")
+            trial = self.study.ask()
+        self._start_side_thread(trial._trial_id, trial.number, token_id, attrs)
         params = {name: suggest(trial, name, p)
                   for name, p in self.definition.space.items() if p.searched}
         return TrialHandle(number=trial.number, params=params, native=trial)
@@ -197,6 +244,7 @@ class OptunaEngine(BaseSearchEngine):
     def tell(self, handle: TrialHandle, state: str, value: float | None = None,
              attrs: dict[str, Any] | None = None) -> None:
         trial: optuna.Trial = handle.native
+        self._stop_heartbeat(trial._trial_id)
         try:
             if attrs:
                 merged = {**(trial.user_attrs.get(TRIAL_ATTR) or {}), **attrs}
@@ -209,16 +257,18 @@ class OptunaEngine(BaseSearchEngine):
             self._stop_heartbeat(trial._trial_id)
 
     def trials(self) -> list[EngineTrial]:
-        out = []
-        for t in self._storage.get_all_trials(self._study_id, deepcopy=False):
-            out.append(EngineTrial(
-                number=t.number, state=_STATE[t.state], params=dict(t.params),
-                value=t.value if t.state in (TrialState.COMPLETE, TrialState.PRUNED) else None,
-                intermediate=sorted((int(k), float(v)) for k, v in t.intermediate_values.items()),
-                started=t.datetime_start.timestamp() if t.datetime_start else None,
-                finished=t.datetime_complete.timestamp() if t.datetime_complete else None,
-                attrs=dict(t.user_attrs.get(TRIAL_ATTR) or {})))
-        return out
+        return [self._record(t) for t in self._storage.get_all_trials(self._study_id,
+                                                                       deepcopy=False)]
+
+    @staticmethod
+    def _record(t: Any) -> EngineTrial:
+        return EngineTrial(
+            number=t.number, state=_STATE[t.state], params=dict(t.params),
+            value=t.value if t.state in (TrialState.COMPLETE, TrialState.PRUNED) else None,
+            intermediate=sorted((int(k), float(v)) for k, v in t.intermediate_values.items()),
+            started=t.datetime_start.timestamp() if t.datetime_start else None,
+            finished=t.datetime_complete.timestamp() if t.datetime_complete else None,
+            attrs=dict(t.user_attrs.get(TRIAL_ATTR) or {}))
 
     def fail_trial(self, number: int, attrs: dict[str, Any]) -> bool:
         from optuna.exceptions import UpdateFinishedTrialError
@@ -235,15 +285,20 @@ class OptunaEngine(BaseSearchEngine):
         except UpdateFinishedTrialError:
             return False
 
+    def running_trials(self) -> list[EngineTrial]:
+        return [self._record(t) for t in self._storage.get_all_trials(
+            self._study_id, deepcopy=False, states=(TrialState.RUNNING,))]
+
     def fail_stale(self) -> list[int]:
         failed = super().fail_stale()
         if getattr(self._storage, "get_heartbeat_interval", lambda: None)():
-            before = {t.number for t in self.trials() if t.state == "running"}
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-                optuna.storages.fail_stale_trials(self.study)
-            after = {t.number for t in self.trials() if t.state == "running"}
-            failed += sorted(before - after - set(failed))
+            before = {t.number for t in self.running_trials()}
+            if before:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                    optuna.storages.fail_stale_trials(self.study)
+                after = {t.number for t in self.running_trials()}
+                failed += sorted(before - after - set(failed))
         return failed
 
     def set_stop(self, flag: bool) -> None:
@@ -269,32 +324,42 @@ class OptunaEngine(BaseSearchEngine):
 
     # -- heartbeat (Study.optimize does this itself; we run trials through ask/tell) ------
 
-    def _start_heartbeat(self, trial_id: int) -> None:
+    def _start_side_thread(self, trial_id: int, number: int, token_id: int,
+                           attrs: dict[str, Any]) -> None:
+        """Off the trial's critical path: mark the slot token used (its value is the trial
+        number), store the worker's pid/host on the trial, then beat the heartbeat until
+        ``tell`` (which joins this thread first, so these writes never race the end)."""
         interval = getattr(self._storage, "get_heartbeat_interval", lambda: None)()
-        if not interval:
-            return
         stop = threading.Event()
-        self._hb[trial_id] = stop
-        self._storage.record_heartbeat(trial_id)
 
-        def beat() -> None:
-            while not stop.wait(interval):
+        def side() -> None:
+            try:
+                self._storage.set_trial_user_attr(trial_id, TRIAL_ATTR, attrs)
+                self._storage.set_trial_state_values(token_id, state=TrialState.COMPLETE,
+                                                     values=[float(number)])
+                if interval:
+                    self._storage.record_heartbeat(trial_id)
+            except Exception:  # noqa: BLE001 - bookkeeping; the trial itself goes on
+                pass
+            while interval and not stop.wait(interval):
                 try:
                     self._storage.record_heartbeat(trial_id)
                 except Exception:  # noqa: BLE001 - a missed beat is retried next interval
                     pass
 
-        threading.Thread(target=beat, name="labdeck-trial-heartbeat", daemon=True).start()
+        thread = threading.Thread(target=side, name="labdeck-trial-side", daemon=True)
+        self._hb[trial_id] = (stop, thread)
+        thread.start()
 
     def _stop_heartbeat(self, trial_id: int) -> None:
-        stop = self._hb.pop(trial_id, None)
-        if stop is not None:
-            stop.set()
+        entry = self._hb.pop(trial_id, None)
+        if entry is not None:
+            entry[0].set()
+            entry[1].join(timeout=30)
 
     def close(self) -> None:
-        for stop in self._hb.values():
-            stop.set()
-        self._hb.clear()
+        for trial_id in list(self._hb):
+            self._stop_heartbeat(trial_id)
         remove = getattr(self._storage, "remove_session", None)
         if remove:
             remove()

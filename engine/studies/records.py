@@ -129,13 +129,13 @@ def finalize(conn: sqlite3.Connection, row: dict[str, Any], engine: BaseSearchEn
     """Called by a worker leaving the study: settle the study's status, and when no trial is
     left to run, store the parameter importance."""
     _, trials = sweep(conn, row, engine, home)
-    left = [t for t in trials if t.state in ("waiting", "running")]
+    running = any(t.state == "running" for t in trials)
     current = load_row(conn, row["id"])
-    if not left:
+    if not running and not engine.waiting_slots():
         importance = engine.importance(trials)
         set_status(conn, row["id"], "completed", importance=json.dumps(importance))
         return "completed"
-    if any(t.state == "running" for t in trials):
+    if running:
         return current["status"]  # other workers carry on; the last one settles it
     if stopping:
         set_status(conn, row["id"], stopping)

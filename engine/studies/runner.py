@@ -28,6 +28,8 @@ from .records import finalize, load_row, mirror_upsert, open_engine, set_status,
 from .spec import StudyDefinition
 from .trial_reporter import TrialReporter
 
+SWEEP_EVERY_S = 5.0  # dead workers' trials, between trials (a worker also sweeps at start/end)
+
 
 def trial_config(defn: StudyDefinition, params: dict[str, Any]) -> dict[str, Any]:
     """Base config + fixed + sampled params, with the study's epochs / subset overrides."""
@@ -58,7 +60,9 @@ class StudyWorker:
         self._progress = progress
         self._cancel_seen = False
         self._last_cancel_check = 0.0
+        self._last_engine_check = -1e9
         self.done: list[int] = []
+        self._conns: dict[str, Any] = {}
 
     # -- stop conditions ----------------------------------------------------------------
 
@@ -75,6 +79,15 @@ class StudyWorker:
             self._cancel_seen = bool(row and row[0])
         return self._cancel_seen
 
+    def _engine_stop(self) -> bool:
+        """The engine-wide stop flag (reaches workers on other machines); read at most
+        every couple of seconds, it costs a storage round trip."""
+        t = time.monotonic()
+        if t - self._last_engine_check < 2.0:
+            return False
+        self._last_engine_check = t
+        return self.engine.stop_requested()
+
     def stopping(self) -> bool:
         return self._outer_stop() or self.cancelled()
 
@@ -85,19 +98,20 @@ class StudyWorker:
         if self.row["status"] not in ("running",):
             set_status(self.conn, self.row["id"], "running")
         timeout = self.defn.settings.timeout_s
-        t0 = time.monotonic()
+        t0 = last_sweep = time.monotonic()
         reason = None
         try:
             while True:
-                if self.stopping() or self.engine.stop_requested():
+                if self.stopping() or self._engine_stop():
                     reason = "cancelled"
                     break
                 if timeout and time.monotonic() - t0 > timeout:
                     reason = "stopped"
                     break
-                sweep_failed = self.engine.fail_stale()
-                if sweep_failed:
-                    sweep(self.conn, self.row, self.engine, self.settings.home)
+                if time.monotonic() - last_sweep > SWEEP_EVERY_S:
+                    last_sweep = time.monotonic()
+                    if self.engine.fail_stale():
+                        sweep(self.conn, self.row, self.engine, self.settings.home)
                 handle = self.engine.ask(self._attrs(None))
                 if handle is None:
                     break
@@ -107,11 +121,19 @@ class StudyWorker:
             status = finalize(self.conn, self.row, self.engine, self.settings.home,
                               stopping=reason)
             self.engine.close()
+            for c in self._conns.values():
+                c.close()
         return {"study": self.row["name"], "trials_run": self.done, "status": status}
 
     def _attrs(self, run_id: int | None) -> dict[str, Any]:
         return {"pid": os.getpid(), "host": HOST, "home": str(self.settings.home),
                 "run_id": run_id}
+
+    def _conn(self, role: str) -> Any:
+        """Connections reused from trial to trial (the metric writer's, the poller's)."""
+        if role not in self._conns:
+            self._conns[role] = connect_sync(self.settings.db_path)
+        return self._conns[role]
 
     @property
     def adapter(self) -> Any:
@@ -140,7 +162,7 @@ class StudyWorker:
         running = EngineTrial(handle.number, "running", params, started=started, attrs=attrs)
         with write_tx(conn):
             mirror_upsert(conn, self.row["id"], running, run_id)
-        writer = MetricWriter(connect_sync(self.settings.db_path), run_id)
+        writer = MetricWriter(self._conn("writer"), run_id)
         n_trials = defn.settings.n_trials
 
         def on_progress(fraction: float, message: str) -> None:
@@ -150,7 +172,7 @@ class StudyWorker:
                                f"trial {handle.number}: {message}")
 
         reporter = TrialReporter(
-            connect_sync(self.settings.db_path), writer, run_id, self.settings.run_dir(run_id),
+            self._conn("poll"), writer, run_id, self.settings.run_dir(run_id),
             defn.settings.objective, lambda step, v: self.engine.report(handle, step, v),
             self.stopping, on_progress)
         old_env = os.environ.get("LABDECK_RUN_ID")
@@ -192,7 +214,9 @@ class StudyWorker:
                                   if value is None else "objective is NaN")
         else:
             state, run_status = "complete", "completed"
-        self.engine.tell(handle, state, value if state == "complete" else None, end_attrs)
+        # a pruned trial's note stays in labdeck's mirror: one storage write less per trial
+        self.engine.tell(handle, state, value if state == "complete" else None,
+                         end_attrs if state == "failed" else None)
         finish_run(conn, run_id, run_status, end_attrs.get("error"))
         final = EngineTrial(handle.number, state, params,
                             value=value if state != "failed" else None,

@@ -36,11 +36,24 @@ def _field_type(cls: Any, name: str, base: Mapping[str, Any]) -> str | None:
 
 def build_space(cls: Any, base: Mapping[str, Any],
                 params: Mapping[str, ParamInput] | Sequence[str] | None) -> dict[str, ParamSpec]:
-    space = default_space(cls)
-    if params is None:
-        return space
+    """No params: every adapter default range. Otherwise only the params given; a bare
+    ``NAME`` (or ``{NAME: None}``) takes the adapter's default range for it."""
+    defaults = default_space(cls)
+    if not params:
+        return defaults
+    space: dict[str, ParamSpec] = {}
     items = params.items() if isinstance(params, Mapping) else [(None, p) for p in params]
     for name, p in items:
+        bare = p if isinstance(p, str) and name is None and "=" not in p else None
+        if p is None or bare is not None:
+            key = str(bare if bare is not None else name).strip()
+            if key not in defaults:
+                from .space import SpaceError
+
+                raise SpaceError({key: f"adapter {cls.name} has no default range for it;"
+                                       " give NAME=MIN:MAX[:log] or NAME=a,b,c"})
+            space[key] = defaults[key]
+            continue
         if isinstance(p, str):
             text = p if name is None else f"{name}={p}"
             key = text.partition("=")[0].strip()
@@ -218,7 +231,7 @@ def start_study(conn: sqlite3.Connection, settings: Settings, name: str,
         engine.set_stop(False)
         _, trials = sweep(conn, row, engine, settings.home)
         engine.ensure_slots(row["settings"]["n_trials"])
-        waiting = sum(1 for t in engine.trials() if t.state == "waiting")
+        waiting = engine.waiting_slots()
     finally:
         engine.close()
     if not waiting:
@@ -259,8 +272,9 @@ def refresh(conn: sqlite3.Connection, settings: Settings, name: str) -> None:
     engine = open_engine(row, settings.home)
     try:
         _, trials = sweep(conn, row, engine, settings.home)
-        left = [t for t in trials if t.state in ("waiting", "running")]
-        if not left and row["status"] != "completed" and trials and row["importance"] is None:
+        running = any(t.state == "running" for t in trials)
+        if (trials and not running and row["status"] not in ("completed", "queued")
+                and row["importance"] is None and not engine.waiting_slots()):
             set_status(conn, row["id"], "completed",
                        importance=json.dumps(engine.importance(trials)))
     finally:
