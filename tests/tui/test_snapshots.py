@@ -85,7 +85,7 @@ def _steps(name: str):
     return locals()[name]
 
 
-SCREENS = ["experiments", "experiment", "run", "compare", "jobs", "job_detail", "search",
+SCREENS = ["experiments", "experiment", "run", "compare", "jobs", "job_detail",  # search: its own team
            "studies", "help", "form"]
 
 

@@ -75,6 +75,8 @@ class SearchScreen(AreaScreen):
         self.hits: list = []
         self.latency_ms: float | None = None
         self.status = ""
+        self.status_history: list[str] = []  # recent status lines (tests read the sequence)
+        self.searches = 0  # completed searches
         self.busy = False
         self.loaded = False
         self._sample_i = -1
@@ -193,6 +195,7 @@ class SearchScreen(AreaScreen):
 
     def _set_status(self, text: str | Text, error: bool = False) -> None:
         self.status = str(text)
+        self.status_history = [*self.status_history[-49:], self.status]
         label = self.query_one("#search-status", Label)
         label.set_class(error, "error")
         label.update(text)
@@ -384,6 +387,7 @@ class SearchScreen(AreaScreen):
             self.query_one(HitList).show(self.hits)
             switch.current = "search-list"
         self._set_status(self._result_line(kind, query, options))
+        self.searches += 1
         self.refresh_bindings()
 
     def _result_line(self, kind: str, query: str, options: dict) -> Text:

@@ -1,0 +1,212 @@
+"""Pilot tests of the Search area on a really trained tiny model: build an index from the UI
+and watch its progress, sample queries in English and Korean, options that re-rank, image
+queries (path prompt with completion, "more like this"), and bad input."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from textual.widgets import Button, Input, ProgressBar
+
+from tui.app import LabdeckApp
+from tui.screens.search_modals import ImagePathPrompt, path_matches
+from tui.widgets.search_results import HitList, ThumbGrid
+
+from .conftest import wait_for
+from .search_support import build_index, copy_home, open_search, train_tiny, wait_results
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory) -> Path:
+    """A home with one trained run and no index (trained once for the module)."""
+    home = tmp_path_factory.mktemp("search") / "trained"
+    train_tiny(home)
+    return home
+
+
+@pytest.fixture(scope="module")
+def indexed(trained: Path, tmp_path_factory) -> Path:
+    home = copy_home(trained, tmp_path_factory.mktemp("search") / "indexed")
+    build_index(home, 1)
+    return home
+
+
+@pytest.fixture(autouse=True)
+def _halfcell(monkeypatch):
+    monkeypatch.setenv("LABDECK_THUMBS", "halfcell")
+
+
+async def test_build_index_from_the_ui_and_watch_progress(trained, tmp_path):
+    home = copy_home(trained, tmp_path / "home")
+    app = LabdeckApp(home=home, scheduler=True, poll_s=0.2)
+    async with app.run_test(size=(100, 30)) as pilot:
+        screen = await open_search(pilot, app)
+        assert screen.source is not None and screen.source.index_items is None
+        assert "press b" in screen.status
+        assert screen.check_action("build", ()) is True
+        await pilot.press("n")  # a query before any index: told to build one
+        await wait_for(pilot, lambda: "no index" in screen.status)
+        await pilot.press("b")
+        bar = screen.query_one("#search-build-bar", ProgressBar)
+        await wait_for(pilot, lambda: screen.build_job and bar.display, what="build started")
+        seen: set[float] = set()
+        await wait_for(pilot, lambda: seen.add(bar.progress or 0) or not screen.build_job,
+                       timeout=60, what="build finished")
+        assert any("building index" in s for s in screen.status_history)
+        assert any(0 < p < 1 for p in seen) or any("thumbnails" in s or "encoding" in s
+                                                   for s in screen.status_history)
+        assert not bar.display
+        await wait_for(pilot, lambda: screen.source.index_items, what="index listed")
+        assert screen.source.index_items == 48
+        assert screen.check_action("build", ()) is False
+        before = screen.searches
+        await pilot.press("n")
+        await wait_results(pilot, screen, before)
+        assert len(screen.hits) == 12
+        assert any(s.startswith("loading model") for s in screen.status_history)
+
+
+async def test_sample_queries_english_and_korean(indexed):
+    app = LabdeckApp(home=indexed, poll_s=0.2)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await open_search(pilot, app)
+        samples = screen.adapter.samples
+        english = next(q for q in samples if q.isascii())
+        korean = next(q for q in samples if any("\uac00" <= ch <= "\ud7a3" for ch in q))
+        for query in (english, korean):
+            button = next(b for b in screen.query(Button) if b.name == query)
+            before = screen.searches
+            await pilot.click(button)
+            await wait_results(pilot, screen, before)
+            assert screen.last_query == ("text", query)
+            assert screen.query_one("#search-query", Input).value == query
+            grid = screen.query_one(ThumbGrid)
+            assert len(grid.hits) == 12 and all(h.image_path for h in grid.hits)
+            assert [h.rank for h in grid.hits] == list(range(1, 13))
+            assert " results in " in screen.status and " ms" in screen.status
+        # typing a query works too
+        await pilot.press("slash")
+        screen.query_one("#search-query", Input).value = ""
+        await pilot.press(*"blue square", "enter")
+        before = screen.searches
+        await wait_for(pilot, lambda: screen.last_query == ("text", "blue square"))
+        await wait_results(pilot, screen, before - 1)
+
+
+def _ranked(screen) -> list[tuple[str, float]]:
+    return [(h.item_id, h.score) for h in screen.hits]
+
+
+async def test_switching_options_changes_results(indexed):
+    app = LabdeckApp(home=indexed, poll_s=0.2)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await open_search(pilot, app)
+        opts = screen.adapter.options
+        names = [o.name for o in opts]
+        assert len(opts) >= 2
+        # the footer labels of the option keys come from the adapter's options
+        descs = {b.id: b.description for _, b in screen._bindings}
+        assert descs["search.option_next"].startswith(opts[0].label or opts[0].name)
+        assert descs["search.option_cycle"] == (opts[1].label or opts[1].name)
+        before = screen.searches
+        await pilot.press("n")
+        await wait_results(pilot, screen, before)
+        base = _ranked(screen)
+        first0, second0 = screen.values[names[0]], screen.values[names[1]]
+
+        before = screen.searches
+        await pilot.press("right_square_bracket")  # next value of the first option
+        await wait_results(pilot, screen, before)
+        assert screen.values[names[0]] != first0
+        assert screen.hits[0].extra.get(names[0]) == screen.values[names[0]]
+        moved = _ranked(screen)
+        assert moved != base
+
+        before = screen.searches
+        await pilot.press("left_square_bracket")  # and back: the first ranking again
+        await wait_results(pilot, screen, before)
+        assert screen.values[names[0]] == first0 and _ranked(screen) == base
+
+        before = screen.searches
+        await pilot.press("h")  # the second option
+        await wait_results(pilot, screen, before)
+        assert screen.values[names[1]] != second0
+        assert _ranked(screen) != base
+        assert str(screen.values[names[1]]) in screen.status
+
+
+async def test_image_query_by_path_and_more_like_this(indexed):
+    app = LabdeckApp(home=indexed, poll_s=0.2)
+    thumbs = sorted((indexed / "runs" / "1" / "indexes").rglob("thumbs/*.png"))
+    assert thumbs
+    target = thumbs[3]
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await open_search(pilot, app)
+        await pilot.press("o")
+        await wait_for(pilot, lambda: isinstance(app.screen, ImagePathPrompt))
+        prompt = app.screen
+        inp = prompt.query_one(Input)
+        inp.value = str(target)[:-6]  # ".../00000" -> completes to the unique "...3.png"
+        inp.cursor_position = len(inp.value)
+        await pilot.press("tab")
+        assert len(path_matches(str(target)[:-6])) >= 2  # several files share that prefix
+        inp.value = str(target)[:-5]
+        await pilot.press("tab")
+        await wait_for(pilot, lambda: inp.value == str(target), what="path completed")
+        before = screen.searches
+        await pilot.press("enter")
+        await wait_results(pilot, screen, before)
+        assert screen.last_query == ("image", str(target))
+        table = screen.query_one(HitList)
+        assert table.display and table.row_count == 12
+        assert all(h.text for h in screen.hits)  # image -> text: captions with scores
+
+        # "more like this" on a text query's selected thumbnail
+        before = screen.searches
+        await pilot.press("n")
+        await wait_results(pilot, screen, before)
+        grid = screen.query_one(ThumbGrid)
+        grid.focus()
+        await pilot.press("right", "right")
+        assert grid.selected == 2
+        chosen = grid.selected_hit.image_path
+        before = screen.searches
+        await pilot.press("m")
+        await wait_results(pilot, screen, before)
+        assert screen.last_query == ("image", chosen)
+        assert screen.query_one(HitList).row_count == 12
+
+
+async def test_bad_input_gets_clear_messages(indexed, tmp_path):
+    app = LabdeckApp(home=indexed, poll_s=0.2)
+    junk = tmp_path / "not-an-image.png"
+    junk.write_text("hello")
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_search(pilot, app)
+        # empty query
+        await pilot.press("slash", "enter")
+        await wait_for(pilot, lambda: "empty" in screen.status)
+        assert screen.query_one("#search-status").has_class("error")
+        # a path that does not exist: the prompt says so and stays open
+        await pilot.press("escape", "o")
+        await wait_for(pilot, lambda: isinstance(app.screen, ImagePathPrompt))
+        prompt = app.screen
+        prompt.query_one(Input).value = str(tmp_path / "missing.png")
+        await pilot.press("enter")
+        err = prompt.query_one("#path-error")
+        await wait_for(pilot, lambda: "no such file" in str(err.render()))
+        assert isinstance(app.screen, ImagePathPrompt)
+        # a file that is not an image: the search reports it, nothing crashes
+        prompt.query_one(Input).value = str(junk)
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: "cannot read image" in screen.status, timeout=60)
+        assert screen.query_one("#search-status").has_class("error")
+        assert app.screen is screen and not screen.busy
+        # the screen still answers a good query afterwards
+        before = screen.searches
+        await pilot.press("n")
+        await wait_results(pilot, screen, before)
+        assert len(screen.hits) == 12
