@@ -295,5 +295,6 @@ def test_cli_json_shapes(home: Path) -> None:
     promoted = json.loads(cli(home, "study", "promote", "s", "--json").stdout)
     assert promoted["origin"] == f"from study s trial {shown['best_trial']}"
     assert promoted["config"]["lr"] == shown["best_params"]["lr"]
+    assert promoted["config"]["steps"] == 20  # the fixed param travels with the best ones
     text = cli(home, "study", "show", "s").stdout
     assert "storage sqlite:///" in text and "best: trial" in text

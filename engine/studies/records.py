@@ -4,6 +4,7 @@ workers (plain sqlite3) and by the async API through ``asyncio.to_thread``."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sqlite3
 from pathlib import Path
@@ -95,12 +96,14 @@ def _local_run(t: EngineTrial, home: Path) -> int | None:
 
 
 def sync_mirror(conn: sqlite3.Connection, study_id: int, trials: list[EngineTrial],
-                home: Path) -> None:
+                home: Path, fixed: dict[str, Any] | None = None) -> None:
     """Bring labdeck's trials rows in line with the engine; end the runs of trials that the
     engine failed behind their worker's back (dead worker)."""
     stale_runs: list[tuple[int, str]] = []
     with write_tx(conn):
         for t in trials:
+            if fixed:  # the engine knows only searched params; the mirror shows all
+                t = dataclasses.replace(t, params={**fixed, **t.params})
             mirror_upsert(conn, study_id, t, _local_run(t, home))
             if t.state in ("waiting", "running"):
                 continue
@@ -120,7 +123,7 @@ def sweep(conn: sqlite3.Connection, row: dict[str, Any], engine: BaseSearchEngin
     """Fail trials whose worker died, then mirror. Returns (failed numbers, all trials)."""
     failed = engine.fail_stale()
     trials = engine.trials()
-    sync_mirror(conn, row["id"], trials, home)
+    sync_mirror(conn, row["id"], trials, home, engine.definition.fixed())
     return failed, trials
 
 
