@@ -195,7 +195,8 @@ class SearchScreen(AreaScreen):
 
     def _set_status(self, text: str | Text, error: bool = False) -> None:
         self.status = str(text)
-        self.status_history = [*self.status_history[-49:], self.status]
+        if not self.status_history or self.status_history[-1] != self.status:
+            self.status_history = [*self.status_history[-49:], self.status]
         label = self.query_one("#search-status", Label)
         label.set_class(error, "error")
         label.update(text)
