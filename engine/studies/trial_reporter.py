@@ -2,9 +2,11 @@
 value of the objective is reported to the search engine (so its pruner can act), and a prune
 or a study cancel makes ``should_stop()`` true.
 
-The objective is read back from the metrics table (one cursor query), not intercepted in
-``log``: a script adapter's child process writes metrics straight to the database through
-``engine.tracking``, so the table is the one place every adapter's points meet.
+An objective logged through ``log`` (an in-process adapter, or a script's JSON lines) is
+reported at once. A script adapter's child process may instead write metrics straight to the
+database through ``engine.tracking``; those are read back from the metrics table by a poller
+(one cursor query every 0.2 s). Once the objective arrives through ``log`` the poller leaves
+it alone, so no value is reported twice.
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ class TrialReporter:
         self.pruned_at: int | None = None
         self._cursor = 0
         self._key_id: int | None = None
+        self._direct = False  # the objective arrives through log() (in-process adapter)
         self._lock = threading.Lock()
         self._done = threading.Event()
         self._poll_s = poll_s
@@ -54,8 +57,10 @@ class TrialReporter:
             epoch: float | None = None) -> None:
         self.writer.log(metrics, step=step, epoch=epoch)
         if self.objective in metrics:
-            self.writer.flush()
-            self.poll()  # prune decisions without waiting for the next poll tick
+            # logged in this process: report it now (the poller then leaves the key alone)
+            with self._lock:
+                self._direct = True
+                self._take(float(metrics[self.objective]))
 
     def progress(self, fraction: float, message: str = "") -> None:
         if self._on_progress is not None:
@@ -89,8 +94,17 @@ class TrialReporter:
     def last_value(self) -> float | None:
         return self.values[-1] if self.values else None
 
+    def _take(self, v: float) -> None:
+        self.values.append(v)
+        if self.pruned_at is None and not math.isnan(v):
+            step = len(self.values) - 1
+            if self._on_objective(step, v):
+                self.pruned_at = step
+
     def poll(self) -> None:
         with self._lock:
+            if self._direct:
+                return
             if self._key_id is None:
                 row = self.conn.execute("SELECT id FROM metric_keys WHERE run_id=? AND key=?",
                                         (self.run_id, self.objective)).fetchone()
@@ -102,12 +116,7 @@ class TrialReporter:
                 (self._key_id, self._cursor)).fetchall()
             for mid, value in rows:
                 self._cursor = mid
-                v = decode_value(value)
-                self.values.append(v)
-                if self.pruned_at is None and not math.isnan(v):
-                    step = len(self.values) - 1
-                    if self._on_objective(step, v):
-                        self.pruned_at = step
+                self._take(decode_value(value))
 
     def _loop(self) -> None:
         while not self._done.wait(self._poll_s):
