@@ -120,46 +120,32 @@ class RunsMixin:
 
     async def read_metric(self, run_id: int, key: str, *, max_points: int = 2000,
                           x: str = "step", last_n_steps: int | None = None) -> MetricPoints:
-        """At most ``max_points`` points of one key. Beyond that, min and max of each bucket are
-        kept (extremes survive); NaN points are dropped from the chart data (counted in
-        the summary). x is step, epoch or wall (seconds since the run's first point)."""
-        xcol = _X_COLUMNS[x]
+        """At most ``max_points`` points of one key. Beyond that, the min and max of each
+        bucket are kept (extremes survive). NaN points are left out of chart data (the
+        summary counts them). x is step, epoch or wall (seconds since the first point).
+        Series are cached in memory and extended from the metric cursor, so redrawing a live
+        million-point metric reads only the new rows."""
+        if x not in ("step", "epoch", "wall"):
+            raise ValueError(f"x must be step, epoch or wall, got {x!r}")
         kid = await self.store.scalar(
             "SELECT id FROM metric_keys WHERE run_id=? AND key=?", (run_id, key))
         if kid is None:
             return MetricPoints(key=key, x=[], y=[])
-        where = "m.key_id=?"
-        params: list[Any] = [kid]
-        if last_n_steps:
-            top = await self.store.scalar("SELECT MAX(step) FROM metrics WHERE key_id=?", (kid,))
-            where += " AND m.step > ?"
-            params.append((top or 0) - last_n_steps)
-        where += f" AND {xcol} IS NOT NULL"
-        total, lo, hi = await self.store.fetchone(
-            f"SELECT COUNT(*), MIN({xcol}), MAX({xcol}) FROM metrics m WHERE {where}", params)
-        x0 = lo if (x == "wall" and lo is not None) else 0.0
-        if total <= max_points:
+        from .series import Series
+
+        cache = self.__dict__.setdefault("_series", {})
+        series = cache.get(kid)
+        if series is None:
+            series = cache[kid] = Series()
+        while True:
             rows = await self.store.fetchall(
-                f"SELECT {xcol}, m.value FROM metrics m WHERE {where} ORDER BY {xcol}, m.id",
-                params)
-            xs = [r[0] - x0 for r in rows if r[1] is not None]
-            ys = [r[1] for r in rows if r[1] is not None]
-            return MetricPoints(key=key, x=xs, y=ys, total=total)
-        buckets = max(1, max_points // 2)
-        span = (hi - lo) or 1.0
-        rows = await self.store.fetchall(
-            f"SELECT CAST(({xcol} - ?) * ? / ? AS INTEGER) AS b, MIN({xcol}), MAX({xcol}),"
-            f" MIN(m.value), MAX(m.value), COUNT(m.value) FROM metrics m WHERE {where}"
-            " GROUP BY b ORDER BY b", [lo, buckets, span * 1.000001, *params])
-        xs: list[float] = []
-        ys: list[float] = []
-        for _, x_first, x_last, vmin, vmax, n in rows:
-            if not n:
-                continue
-            # two points per bucket: the extremes, placed at the bucket's ends
-            xs += [x_first - x0, x_last - x0]
-            ys += [vmin, vmax]
-        return MetricPoints(key=key, x=xs, y=ys, total=total, downsampled=True)
+                "SELECT id, step, value, wall, epoch FROM metrics WHERE key_id=? AND id > ?"
+                " ORDER BY id LIMIT 500000", (kid, series.last_id))
+            series.extend(rows)
+            if len(rows) < 500000:
+                break
+        xs, ys, total, down = series.points(max_points, x, last_n_steps)
+        return MetricPoints(key=key, x=xs, y=ys, total=total, downsampled=down)
 
     async def all_metrics(self, run_id: int, key: str) -> list[tuple[int, float]]:
         rows = await self.store.fetchall(
