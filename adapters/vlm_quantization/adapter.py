@@ -53,6 +53,9 @@ SCHEMA = ConfigSchema((
           help="weight of the (|h|-1)^2 quantization loss"),
     Field("balance_weight", "float", 0.1, min=0.0, max=100.0,
           help="weight of the bit-balance loss (each bit ~50% on)"),
+    Field("reg_warmup", "float", 0.5, min=0.0, max=1.0,
+          help="fraction of training over which the quantization and balance weights ramp "
+               "up from 0"),
     Field("epochs", "int", 10, min=1, max=10_000, help="training epochs"),
     Field("batch_size", "int", 128, min=2, max=8192, help="pairs per step"),
     Field("subset_ratio", "float", 1.0, min=0.0, min_exclusive=True, max=1.0,
