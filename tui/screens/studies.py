@@ -1,14 +1,174 @@
-"""Studies area (placeholder). The studies issue replaces this module: study list, progress,
-objective chart, trial table, best params, "create experiment from best trial". Keep the
-class name ``StudiesScreen``; the app mounts it as the "studies" mode."""
+"""Studies area: the list of hyperparameter studies (enter opens one) and the actions shared
+with the detail screen: new, start / resume, cancel, promote the best trial, delete."""
 
 from __future__ import annotations
 
-from .placeholder import PlaceholderScreen
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.widgets import DataTable, Footer, Label
+
+from ..clock import fmt_age
+from ..widgets.header import LabdeckHeader
+from .base import AreaScreen
+from .confirm import ConfirmModal
+from .study_format import best_text, state_text, trials_text
+
+COLUMNS = ("name", "state", "trials", "best", "adapter", "engine", "updated")
 
 
-class StudiesScreen(PlaceholderScreen):
+class StudyActions:
+    """Start / cancel / promote / delete for a screen that knows its current study."""
+
+    def current_study(self) -> str | None:  # pragma: no cover - overridden
+        raise NotImplementedError
+
+    def _need_study(self) -> str | None:
+        name = self.current_study()
+        if name is None:
+            self.notify("no study selected (n creates one)", severity="warning")  # type: ignore[attr-defined]
+        return name
+
+    @work(group="study-action", exit_on_error=False)
+    async def action_start(self) -> None:
+        name = self._need_study()
+        if name:
+            job_id = await self.engine.start_study(name)  # type: ignore[attr-defined]
+            self.notify(f"study {name} queued (job {job_id})")  # type: ignore[attr-defined]
+            self.reload()  # type: ignore[attr-defined]
+
+    def action_cancel(self) -> None:
+        name = self._need_study()
+        if not name:
+            return
+
+        def answered(ok: bool | None) -> None:
+            if ok:
+                self._cancel(name)
+
+        self.app.push_screen(  # type: ignore[attr-defined]
+            ConfirmModal(f"Cancel study {name}? Finished trials are kept; s resumes it.",
+                         "Cancel study"), answered)
+
+    @work(group="study-action", exit_on_error=False)
+    async def _cancel(self, name: str) -> None:
+        study = await self.engine.cancel_study(name)  # type: ignore[attr-defined]
+        self.notify(f"study {name}: cancel requested ({study.status})")  # type: ignore[attr-defined]
+        self.reload()  # type: ignore[attr-defined]
+
+    @work(group="study-action", exit_on_error=False)
+    async def action_promote(self) -> None:
+        """A new experiment from the best trial's params, opened ready to launch (r)."""
+        from .experiment_detail import ExperimentDetailScreen
+
+        name = self._need_study()
+        if not name:
+            return
+        exp = await self.engine.promote_best(name)  # type: ignore[attr-defined]
+        self.notify(f"created experiment {exp.name} ({exp.origin}); r launches it")  # type: ignore[attr-defined]
+        await self.app.push_screen(ExperimentDetailScreen(exp.name))  # type: ignore[attr-defined]
+
+
+class StudiesScreen(StudyActions, AreaScreen):
     AREA = "studies"
-    TEXT = ("Studies\n\nHyperparameter studies will live here: list, trial progress, objective "
-            "chart, trial table, best parameters.\n\n"
-            "(Placeholder: the studies team replaces tui/screens/studies.py.)")
+    CSS_PATH = "studies.tcss"
+    BINDINGS = [
+        Binding("n", "new", "New", id="studies.new"),
+        Binding("s", "start", "Start/resume", id="studies.start"),
+        Binding("x", "cancel", "Cancel", id="studies.cancel"),
+        Binding("p", "promote", "Best→exp", id="studies.promote"),
+        Binding("delete,D", "delete", "Delete", id="studies.delete"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.studies: list = []
+        self.loaded = False
+
+    def compose(self) -> ComposeResult:
+        yield LabdeckHeader(self.AREA)
+        yield Label("", id="studies-count", classes="title")
+        yield DataTable(id="studies", cursor_type="row", zebra_stripes=True)
+        yield Footer()
+
+    def on_mount(self) -> None:
+        table = self.query_one(DataTable)
+        for col in COLUMNS:
+            table.add_column(col, key=col)
+        table.focus()
+
+    def reload(self) -> None:
+        self._load()
+
+    @work(exclusive=True, group="studies", exit_on_error=False)
+    async def _load(self) -> None:
+        self.studies = await self.engine.list_studies()
+        table = self.query_one(DataTable)
+        current = self.current_study()
+        table.clear()
+        for s in self.studies:
+            table.add_row(s.name, state_text(s.status), trials_text(s), best_text(s), s.adapter,
+                          s.engine, fmt_age(s.updated), key=s.name)
+        names = [s.name for s in self.studies]
+        if current in names:
+            table.move_cursor(row=names.index(current))
+        running = sum(1 for s in self.studies if s.status == "running")
+        self.query_one("#studies-count", Label).update(
+            f"{len(self.studies)} studies, {running} running  ·  enter open  n new from an"
+            " experiment" if self.studies else
+            "No studies yet: n creates one from an experiment (search ranges, trials, pruner).")
+        self.loaded = True
+
+    def current_study(self) -> str | None:
+        table = self.query_one(DataTable)
+        if not table.row_count:
+            return None
+        try:
+            return table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
+        except Exception:
+            return None
+
+    @on(DataTable.RowSelected)
+    def _open(self, event: DataTable.RowSelected) -> None:
+        self.open_study(str(event.row_key.value))
+
+    def open_study(self, name: str) -> None:
+        from .study_detail import StudyDetailScreen
+
+        self.app.push_screen(StudyDetailScreen(name))
+
+    def action_new(self, experiment: str | None = None) -> None:
+        from .study_form import ExperimentPicker, StudyForm
+
+        def created(name: str | None) -> None:
+            if name:
+                self.notify(f"created study {name}; s starts it")
+                self.reload()
+                self.open_study(name)
+
+        def picked(exp: str | None) -> None:
+            if exp:
+                self.app.push_screen(StudyForm(exp), created)
+
+        if experiment:
+            picked(experiment)
+        else:
+            self.app.push_screen(ExperimentPicker(), picked)
+
+    def action_delete(self) -> None:
+        name = self._need_study()
+        if not name:
+            return
+
+        def answered(ok: bool | None) -> None:
+            if ok:
+                self._delete(name)
+
+        self.app.push_screen(ConfirmModal(f"Delete study {name} and its trial runs?", "Delete"),
+                             answered)
+
+    @work(group="study-action", exit_on_error=False)
+    async def _delete(self, name: str) -> None:
+        await self.engine.delete_study(name)
+        self.notify(f"deleted study {name}")
+        self.reload()

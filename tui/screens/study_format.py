@@ -1,0 +1,178 @@
+"""Text the Studies area derives from a study and its trials: state badges, the progress line,
+trial-table cells and sort keys, the best-so-far curve and the importance bars. Pure functions
+(no widgets, no engine calls) so the list, the detail and the docs capture agree."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from rich.text import Text
+
+from ..clock import fmt_duration, fmt_num, now
+
+STATE_ICON = {"created": "○", "queued": "…", "running": "▶", "completed": "✓",
+              "cancelled": "■", "stopped": "■", "failed": "✗"}
+STATE_STYLE = {"running": "bold cyan", "completed": "green", "failed": "red",
+               "cancelled": "yellow", "stopped": "yellow", "queued": "cyan"}
+TRIAL_ICON = {"running": "▶", "complete": "✓", "pruned": "✂", "failed": "✗"}
+TRIAL_STYLE = {"running": "bold cyan", "complete": "", "pruned": "dim", "failed": "dim red"}
+ACTIVE = ("queued", "running")
+
+
+def state_text(status: str) -> Text:
+    return Text(f"{STATE_ICON.get(status, '?')} {status}", STATE_STYLE.get(status, ""))
+
+
+def finished_count(study: Any) -> int:
+    c = study.counts
+    return c.get("complete", 0) + c.get("pruned", 0) + c.get("failed", 0)
+
+
+def trials_text(study: Any) -> str:
+    return f"{finished_count(study)}/{study.n_trials}"
+
+
+def arrow(direction: str) -> str:
+    return "↓" if direction == "minimize" else "↑"
+
+
+def best_text(study: Any) -> str:
+    st = study.settings
+    text = f"{st.get('objective', '-')} {arrow(st.get('direction', ''))} {fmt_num(study.best_value)}"
+    return text + (f" (#{study.best_trial})" if study.best_trial is not None else "")
+
+
+def trial_duration(t: Any) -> float | None:
+    if t.started is None:
+        return None
+    return (t.finished or now()) - t.started
+
+
+def eta_seconds(study: Any, trials: list) -> float | None:
+    """Mean duration of the finished trials times the trials still to run, over the workers."""
+    if study.status not in ACTIVE:
+        return None
+    done = [d for t in trials if t.state in ("complete", "pruned")
+            and (d := trial_duration(t)) is not None]
+    if not done:
+        return None
+    left = study.counts.get("left", 0) + study.counts.get("running", 0)
+    workers = max(1, int(study.settings.get("workers") or 1))
+    return sum(done) / len(done) * left / workers
+
+
+def progress_line(study: Any, trials: list) -> Text:
+    c = study.counts
+    running = c.get("running", 0)
+    current = min(study.n_trials, finished_count(study) + (1 if running else 0))
+    text = Text.assemble((study.name, "bold"), "  ", state_text(study.status),
+                         f"  trial {current}/{study.n_trials}")
+    for key, label in (("running", "running"), ("pruned", "pruned"), ("failed", "failed")):
+        text.append(f"  {c.get(key, 0)} {label}")
+    text.append(f"  best {best_text(study)}")
+    if study.status in ACTIVE:
+        text.append(f"  ETA {fmt_duration(eta_seconds(study, trials))}")
+    return text
+
+
+def searched_params(study: Any) -> list[str]:
+    return [k for k, p in study.space.items() if p.get("kind") != "fixed"]
+
+
+# ------------------------------------------------------------------ the trial table
+
+def trial_cells(t: Any, params: list[str], best: int | None) -> list[Text]:
+    style = TRIAL_STYLE.get(t.state, "")
+    star = Text("★", "bold yellow") if t.number == best else Text("")
+    value = t.value
+    if value is None and t.state == "pruned" and t.intermediate:
+        value_text = Text(f"({fmt_num(t.intermediate[-1][1])})", style)
+    else:
+        value_text = Text(fmt_num(value), style)
+    cells = [star, Text(f"#{t.number}", style),
+             Text(f"{TRIAL_ICON.get(t.state, '?')} {t.state}", style), value_text]
+    cells += [Text(fmt_param(t.params.get(p)), style) for p in params]
+    cells.append(Text(fmt_duration(trial_duration(t)), style))
+    return cells
+
+
+def fmt_param(v: Any) -> str:
+    if isinstance(v, float):
+        return fmt_num(v)
+    return "-" if v is None else str(v)
+
+
+def trial_sort_key(column: str, direction: str):
+    sign = 1 if direction == "minimize" else -1
+
+    def key(t: Any) -> tuple:
+        if column == "#":
+            return (t.number,)
+        if column == "state":
+            return (t.state, t.number)
+        if column == "value":  # best first, unvalued last
+            return (t.value is None, sign * (t.value or 0.0), t.number)
+        if column == "duration":
+            return (trial_duration(t) or 0.0, t.number)
+        v = t.params.get(column)
+        return (v is None, str(type(v)), v if v is not None else 0, t.number)
+
+    return key
+
+
+# ------------------------------------------------------------------ charts
+
+def best_so_far(trials: list, direction: str) -> tuple[list[float], list[float]]:
+    """A step line through the best complete value after each trial (x: trial number)."""
+    better = min if direction == "minimize" else max
+    xs: list[float] = []
+    ys: list[float] = []
+    best: float | None = None
+    for t in sorted(trials, key=lambda t: t.number):
+        if t.state != "complete" or t.value is None or not math.isfinite(t.value):
+            continue
+        new = t.value if best is None else better(best, t.value)
+        if best is not None and new != best:
+            xs.append(t.number)
+            ys.append(best)
+        best = new
+        xs.append(t.number)
+        ys.append(best)
+    if xs:
+        last = max(t.number for t in trials)
+        if last > xs[-1]:
+            xs.append(last)
+            ys.append(ys[-1])
+    return xs, ys
+
+
+def importance_bars(importance: dict[str, float], width: int = 20) -> Text:
+    if not importance:
+        return Text("no importance (needs two or more complete trials)", "dim")
+    items = sorted(importance.items(), key=lambda kv: -kv[1])
+    name_w = min(16, max(len(k) for k in importance))
+    top = max(v for _, v in items) or 1.0
+    text = Text()
+    for i, (k, v) in enumerate(items):
+        n = max(0, round(width * v / top))
+        text.append(f"{k[:name_w]:<{name_w}} ")
+        text.append("█" * n, "bold magenta")
+        text.append("░" * (width - n), "dim")
+        text.append(f" {v:.2f}")
+        if i < len(items) - 1:
+            text.append("\n")
+    return text
+
+
+def best_params_text(study: Any) -> Text:
+    if study.best_params is None:
+        return Text("no complete trial yet", "dim")
+    searched = set(searched_params(study))
+    text = Text.assemble(("trial ", "dim"), (f"#{study.best_trial}", "bold yellow"),
+                         ("  value ", "dim"), (fmt_num(study.best_value), "bold"))
+    for k, v in study.best_params.items():
+        text.append("\n")
+        text.append(f"{k} = ", "" if k in searched else "dim")
+        text.append(fmt_param(v), "bold" if k in searched else "dim")
+    return text
