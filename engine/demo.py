@@ -22,7 +22,9 @@ async def seed_demo(engine: Engine, launch: bool = True) -> list[str]:
                                    "lr": 0.03, "steps": 300}),
     ]
     if "vlm_quantization" in engine.adapter_names():
-        wanted.append(("vlm-base-64bit", "vlm_quantization", {}))
+        # small enough to train in ~2-3 minutes on a laptop CPU; then Search offers the index
+        wanted.append(("vlm-base-64bit", "vlm_quantization",
+                       {"n_train": 3000, "n_database": 1000, "epochs": 4}))
     for name, adapter, config in wanted:
         if name in existing:
             continue

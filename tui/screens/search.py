@@ -52,7 +52,8 @@ class SearchScreen(AreaScreen):
         Binding("escape", "focus_results", "Results", show=False, id="search.results"),
         Binding("r", "pick", "Checkpoint", id="search.pick"),
         Binding("b", "build", "Build index", id="search.build"),
-        Binding("left_square_bracket", "option(0, -1)", "‹ option", id="search.option_prev"),
+        Binding("left_square_bracket", "option(0, -1)", "‹ option", id="search.option_prev",
+                show=False),
         Binding("right_square_bracket", "option(0, 1)", "option ›", id="search.option_next"),
         Binding("h", "option(1, 1)", "option 2", id="search.option_cycle"),
         Binding("n", "sample", "Sample", id="search.sample"),
@@ -66,6 +67,7 @@ class SearchScreen(AreaScreen):
         super().__init__()
         self.thumbs = thumbs
         self.sources: list[Source] = []
+        self.pending: list[str] = []  # searchable runs still training
         self.source: Source | None = None
         self.adapters: dict[str, AdapterSearch | None] = {}
         self.values: dict[str, object] = {}
@@ -120,7 +122,7 @@ class SearchScreen(AreaScreen):
 
     @work(exclusive=True, group="search-load", exit_on_error=False)
     async def _load(self) -> None:
-        self.sources = await load_sources(self.engine, self.adapters)
+        self.sources, self.pending = await load_sources(self.engine, self.adapters)
         keys = {s.key: s for s in self.sources}
         current = keys.get(self.source.key) if self.source else None
         self._use(current or default_source(self.sources))
@@ -142,6 +144,9 @@ class SearchScreen(AreaScreen):
         self.refresh_bindings()
 
     def _hint(self) -> str:
+        if self.source is None and self.pending:
+            return (f"{self.pending[0]}: its checkpoint shows up here once saved,"
+                    " then b builds the index")
         if self.source is None:
             return "nothing to search yet: train a run of an adapter with search (E, then r)"
         if self.source.index_items is None:
@@ -186,7 +191,7 @@ class SearchScreen(AreaScreen):
         opts = self.adapter.options if self.adapter else ()
         first = (opts[0].label or opts[0].name) if opts else "option"
         second = (opts[1].label or opts[1].name) if len(opts) > 1 else "option 2"
-        labels = {"search.option_prev": f"‹ {first}", "search.option_next": f"{first} ›",
+        labels = {"search.option_prev": f"‹ {first}", "search.option_next": first,
                   "search.option_cycle": second}
         kb = self._bindings.key_to_bindings
         for key, bindings in list(kb.items()):

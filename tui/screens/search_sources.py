@@ -52,23 +52,28 @@ def adapter_search(engine, name: str) -> AdapterSearch | None:
     return AdapterSearch(name, caps, options, samples, {o.name: o.default for o in options})
 
 
-async def load_sources(engine, adapters: dict[str, AdapterSearch | None]) -> list[Source]:
-    """Every checkpoint of every run of a searchable adapter, newest run first; fills
-    ``adapters`` (a cache by adapter name) as it goes."""
+async def load_sources(engine, adapters: dict[str, AdapterSearch | None]
+                       ) -> tuple[list[Source], list[str]]:
+    """Every checkpoint of every run of a searchable adapter, newest run first, and a line
+    for each such run still training; fills ``adapters`` (a cache by name) as it goes."""
     indexes: dict[tuple[int, str], Any] = {}
     for rec in await engine.list_indexes():
         indexes.setdefault((rec.run_id, rec.checkpoint), rec)
     out: list[Source] = []
+    pending: list[str] = []
     for run in await engine.list_runs():
         if run.adapter not in adapters:
             adapters[run.adapter] = adapter_search(engine, run.adapter)
         if adapters[run.adapter] is None:
             continue
+        if run.status in ("queued", "running"):
+            done = f" {run.progress:.0%}" if run.progress else ""
+            pending.append(f"{run.label} is {run.status}{done}")
         for ck in await engine.list_checkpoints(run.id):
             rec = indexes.get((run.id, ck["name"]))
             items = None if rec is None else int(rec.info.get("n_items") or 0)
             out.append(Source(run.id, ck["name"], run.label, run.adapter, items))
-    return out
+    return out, pending
 
 
 def default_source(sources: list[Source]) -> Source | None:

@@ -72,6 +72,8 @@ class EvalsPane(Vertical):
             label = Text.assemble(eval_label(r), "  ", (head, "dim"),
                                   ("  " + fmt_age(r.created), "dim"))
             sl.add_option(Selection(label, r.id, r.id in keep))
+        if records:
+            sl.highlighted = 0
         self._compare()
 
     @on(SelectionList.SelectedChanged, "#eval-list")

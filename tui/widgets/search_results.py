@@ -7,7 +7,7 @@ from typing import Any
 
 from rich.text import Text
 from textual.binding import Binding
-from textual.containers import Vertical, VerticalScroll
+from textual.containers import Center, Vertical, VerticalScroll
 from textual.message import Message
 from textual.widgets import DataTable, Label
 
@@ -42,10 +42,11 @@ class ThumbCard(Vertical):
         self.border_title = f"{hit.rank}  {fmt_score(hit.score)}"
 
     def compose(self):
-        if self.hit.image_path:
-            yield image_widget_class(self._thumbs)(self.hit.image_path, classes="thumb-img")
-        else:
-            yield Label("(no image)", classes="thumb-img")
+        with Center(classes="thumb-box"):
+            if self.hit.image_path:
+                yield image_widget_class(self._thumbs)(self.hit.image_path, classes="thumb-img")
+            else:
+                yield Label("(no image)", classes="thumb-img")
         yield Label(self.hit.text or self.hit.item_id, classes="thumb-caption")
 
     class Clicked(Message):
@@ -62,7 +63,8 @@ class ThumbGrid(VerticalScroll, can_focus=True):
 
     DEFAULT_CSS = """
     ThumbGrid { layout: grid; grid-size: 4; grid-rows: 10; grid-gutter: 0 1; }
-    ThumbGrid .thumb-card { border: round $panel; height: 10; align-horizontal: center; }
+    ThumbGrid .thumb-card { border: round $panel; height: 10; }
+    ThumbGrid .thumb-box { height: 7; }
     ThumbGrid .thumb-card.-selected { border: round $accent; }
     ThumbGrid:focus .thumb-card.-selected { border: heavy $accent; }
     ThumbGrid .thumb-img { width: 14; height: 7; }
