@@ -14,7 +14,7 @@ from .base import AreaScreen
 from .confirm import ConfirmModal
 from .study_format import best_text, state_text, trials_text
 
-COLUMNS = ("name", "state", "trials", "best", "adapter", "engine", "updated")
+COLUMNS = ("name", "state", "trials", "best", "updated", "adapter", "engine")
 
 
 class StudyActions:
@@ -107,8 +107,8 @@ class StudiesScreen(StudyActions, AreaScreen):
         current = self.current_study()
         table.clear()
         for s in self.studies:
-            table.add_row(s.name, state_text(s.status), trials_text(s), best_text(s), s.adapter,
-                          s.engine, fmt_age(s.updated), key=s.name)
+            table.add_row(s.name, state_text(s.status), trials_text(s), best_text(s),
+                          fmt_age(s.updated), s.adapter, s.engine, key=s.name)
         names = [s.name for s in self.studies]
         if current in names:
             table.move_cursor(row=names.index(current))

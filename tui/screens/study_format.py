@@ -68,8 +68,9 @@ def progress_line(study: Any, trials: list) -> Text:
     current = min(study.n_trials, finished_count(study) + (1 if running else 0))
     text = Text.assemble((study.name, "bold"), "  ", state_text(study.status),
                          f"  trial {current}/{study.n_trials}")
-    for key, label in (("running", "running"), ("pruned", "pruned"), ("failed", "failed")):
-        text.append(f"  {c.get(key, 0)} {label}")
+    for key in ("running", "pruned", "failed"):  # zero counts say nothing: left out
+        if c.get(key, 0) or (key == "running" and study.status in ACTIVE):
+            text.append(f"  {c.get(key, 0)} {key}")
     text.append(f"  best {best_text(study)}")
     if study.status in ACTIVE:
         text.append(f"  ETA {fmt_duration(eta_seconds(study, trials))}")
@@ -93,7 +94,8 @@ def trial_cells(t: Any, params: list[str], best: int | None) -> list[Text]:
     cells = [star, Text(f"#{t.number}", style),
              Text(f"{TRIAL_ICON.get(t.state, '?')} {t.state}", style), value_text]
     cells += [Text(fmt_param(t.params.get(p)), style) for p in params]
-    cells.append(Text(fmt_duration(trial_duration(t)), style))
+    d = trial_duration(t)
+    cells.append(Text(f"{d:.1f}s" if d is not None and d < 10 else fmt_duration(d), style))
     return cells
 
 
@@ -139,8 +141,9 @@ def best_so_far(trials: list, direction: str) -> tuple[list[float], list[float]]
         best = new
         xs.append(t.number)
         ys.append(best)
-    if xs:
-        last = max(t.number for t in trials)
+    ended = [t.number for t in trials if t.state != "running"]
+    if xs and ended:
+        last = max(ended)
         if last > xs[-1]:
             xs.append(last)
             ys.append(ys[-1])
