@@ -86,7 +86,7 @@ def _steps(name: str):
 
 
 SCREENS = ["experiments", "experiment", "run", "compare", "jobs", "job_detail",  # search: its own team
-           "studies", "help", "form"]
+           "help", "form"]  # studies: test_studies_snapshots.py
 
 
 @pytest.mark.parametrize("size", SIZES)
