@@ -122,3 +122,73 @@ async def test_create_invalid_then_fix_run_and_promote(home):
         study = await engine.get_study("lr-search")
         assert exp.config["lr"] == study.best_params["lr"]
         assert exp.origin == f"from study lr-search trial {best}"
+
+
+async def test_form_flags_settings_and_empty_choices(home):
+    await _make_experiment(home)
+    app = LabdeckApp(home=home)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, lambda: app.screen.loaded)
+        form = await _open_form(app, pilot)
+        steps = param_row(form, "steps")
+        steps.query_one(".p-search", Checkbox).value = True
+        steps.query_one(".p-kind", Select).value = "categorical"
+        steps.query_one(".p-choices", Input).value = " , "
+        err = steps.query_one(".perror", Static)
+        await wait_for(pilot, lambda: "empty choices" in text_of(err), what="empty choices")
+        steps.query_one(".p-choices", Input).value = "20,40"
+        await wait_for(pilot, lambda: not steps.has_class("invalid"))
+        form.query_one("#set-engine", Select).value = "random"
+        form.query_one("#set-pruner", Select).value = "median"  # random does not prune
+        form.query_one("#set-n_trials", Input).value = "two"
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: "expected int" in text_of(form.query_one("#err-n_trials")))
+        form.query_one("#set-n_trials", Input).value = "2"
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: "does not prune" in text_of(form.query_one("#err-pruner")),
+                       what="engine's pruner error inline")
+        assert form.query_one("#s-pruner").has_class("invalid") and app.screen is form
+        form.query_one("#set-pruner", Select).value = "none"
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: isinstance(app.screen, StudyDetailScreen))
+    async with Engine.session(home) as engine:
+        study = await engine.get_study("toy-study")
+        assert study.space["steps"] == {"kind": "categorical", "choices": [20, 40]}
+        assert study.n_trials == 2 and study.engine == "random"
+
+
+@pytest.mark.slow
+async def test_cancel_with_confirm_then_resume(home, monkeypatch):
+    monkeypatch.setenv("LABDECK_CANCEL_GRACE", "2")
+    async with Engine.session(home) as engine:
+        await engine.create_experiment("slow", "script", {
+            "command": TOY.replace("--sleep 0", "--sleep 0.02"), "cwd": str(REPO),
+            "lr": 0.01, "steps": 5000}, objective="val/loss", direction="minimize")
+        await engine.create_study("slow-study", "slow", {"lr": "1e-3:1e-1:log"}, n_trials=3,
+                                  engine="random")
+    app = LabdeckApp(home=home, scheduler=True, poll_s=0.2)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("T")
+        await wait_for(pilot, lambda: isinstance(app.screen, StudiesScreen) and app.screen.loaded
+                       and app.screen.studies)
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, StudyDetailScreen)
+                       and app.screen.loaded)
+        screen = app.screen
+        await pilot.press("s")
+        await wait_for(pilot, lambda: screen.study.counts["running"] == 1, timeout=60,
+                       what="a trial running")
+        assert "1 running" in str(screen.query_one("#study-progress").render())
+        await pilot.press("x")
+        await pilot.press("y")
+        await wait_for(pilot, lambda: screen.study.status in ("cancelled", "stopped")
+                       and not screen.study.counts["running"], timeout=60, what="cancelled")
+        # resume: start again; the cancelled trial's slot is run again
+        await pilot.press("s")
+        await wait_for(pilot, lambda: screen.study.status in ("queued", "running"), timeout=30,
+                       what="resumed")
+        await wait_for(pilot, lambda: screen.study.counts["running"] == 1, timeout=60)
+        await pilot.press("x")
+        await pilot.press("y")
+        await wait_for(pilot, lambda: screen.study.status in ("cancelled", "stopped")
+                       and not screen.study.counts["running"], timeout=60, what="cancelled")

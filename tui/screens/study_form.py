@@ -29,6 +29,7 @@ SETTINGS = (("n_trials", "trials", int), ("engine", "engine", str),
             ("objective", "objective", str), ("timeout_s", "timeout (s)", float),
             ("workers", "workers", int))
 CHOICES = {"pruner": PRUNERS, "direction": DIRECTIONS}
+SPACE_HINT = "no parameter is searched: tick search on at least one parameter"
 
 
 class ExperimentPicker(EngineModal):
@@ -94,6 +95,7 @@ class StudyForm(EngineModal):
         self.cls: Any = None
         self.rows: list[ParamRow] = []
         self.ready = False
+        self.touched = False
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog form", id="study-form"):
@@ -210,6 +212,8 @@ class StudyForm(EngineModal):
                 validate_space(space, self.cls, self.exp.config, self._reserved(settings))
             except SpaceError as exc:
                 errors = dict(exc.errors)
+        if not self.touched:  # "nothing searched yet" is the starting point, not a mistake
+            errors.pop("space", None)
         self._show(errors, settings_too=False)
         return errors
 
@@ -222,7 +226,7 @@ class StudyForm(EngineModal):
         space_err = self.query_one("#err-space", Static)
         space_err.set_class(bool(other), "shown")
         space_err.update(
-            "\n".join(f"✗ {k if k != 'space' else ''}{': ' if k != 'space' else ''}{v}"
+            "\n".join(f"✗ {k}: {v}" if k != "space" else f"✗ {SPACE_HINT}"
                       for k, v in other.items()))
         if settings_too:
             for key in ("name", *(s[0] for s in SETTINGS)):
@@ -242,6 +246,8 @@ class StudyForm(EngineModal):
         for row in self.rows:
             if event.control in row.query("*"):
                 row.sync()
+                if event.control.has_class("p-search"):
+                    self.touched = True
         self._check_space()
 
     # ------------------------------------------------------------------ create
@@ -261,6 +267,7 @@ class StudyForm(EngineModal):
     async def _save(self) -> None:
         if not self.ready:
             return
+        self.touched = True
         space, errors = self._space()
         settings, set_errors = self._settings()
         errors.update(set_errors)
