@@ -192,3 +192,19 @@ async def test_cancel_with_confirm_then_resume(home, monkeypatch):
         await pilot.press("y")
         await wait_for(pilot, lambda: screen.study.status in ("cancelled", "stopped")
                        and not screen.study.counts["running"], timeout=60, what="cancelled")
+
+
+async def test_new_study_from_experiments_area(home):
+    await _make_experiment(home)
+    app = LabdeckApp(home=home)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, lambda: app.screen.loaded and app.screen.experiments)
+        await pilot.press("t")  # on the selected experiment
+        await wait_for(pilot, lambda: isinstance(app.screen, StudyForm) and app.screen.ready)
+        form = app.screen
+        assert form.experiment == "toy"
+        set_range(param_row(form, "lr"), "0.001", "0.1", log=True)
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: isinstance(app.screen, StudyDetailScreen)
+                       and app.screen.loaded, what="study opened in the Studies area")
+        assert app.current_mode == "studies" and app.screen.study_name == "toy-study"

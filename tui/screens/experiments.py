@@ -56,6 +56,7 @@ class ExperimentsScreen(AreaScreen):
         Binding("g", "latest_run", "Curves", id="experiments.latest_run"),
         Binding("o", "sort", "Sort", id="experiments.sort"),
         Binding("escape", "clear_filter", "Clear", id="experiments.clear_filter", show=False),
+        Binding("t", "new_study", "Study", id="experiments.new_study", show=False),
     ]
 
     def __init__(self) -> None:
@@ -252,6 +253,14 @@ class ExperimentsScreen(AreaScreen):
                 self.notify(f"{name} has no runs yet (r launches one)", severity="warning")
             else:
                 self.app.push_screen(RunDetailScreen(exp.last_run_id))
+
+    def action_new_study(self) -> None:
+        """A hyperparameter study over the selected experiment (the Studies area's form)."""
+        from .studies import new_study_from
+
+        name = self._need_current()
+        if name:
+            new_study_from(self.app, name)
 
     def palette_action(self, what: str, name: str | None) -> None:
         from .experiment_detail import ExperimentDetailScreen

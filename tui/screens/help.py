@@ -18,12 +18,16 @@ def _areas() -> list[tuple[str, list]]:
     from .job_detail import JobDetailScreen
     from .jobs import JobsScreen
     from .run_detail import RunDetailScreen
+    from .studies import StudiesScreen
+    from .study_detail import StudyDetailScreen
+    from .study_form import StudyForm
 
     return [("global", LabdeckApp.BINDINGS), ("experiments", ExperimentsScreen.BINDINGS),
             ("experiment", ExperimentDetailScreen.BINDINGS),
             ("run detail", RunDetailScreen.BINDINGS), ("compare", CompareScreen.BINDINGS),
             ("jobs", JobsScreen.BINDINGS), ("job detail", JobDetailScreen.BINDINGS),
-            ("dialogs", ConfirmModal.BINDINGS)]
+            ("studies", StudiesScreen.BINDINGS), ("study", StudyDetailScreen.BINDINGS),
+            ("study form", StudyForm.BINDINGS), ("dialogs", ConfirmModal.BINDINGS)]
 
 
 class HelpScreen(ModalScreen[None]):

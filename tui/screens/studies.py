@@ -17,6 +17,19 @@ from .study_format import best_text, state_text, trials_text
 COLUMNS = ("name", "state", "trials", "best", "updated", "adapter", "engine")
 
 
+def new_study_from(app, experiment: str) -> None:
+    """Open the study form on ``experiment`` from any area; once created, show the study in
+    the Studies area (``s`` starts it)."""
+    from .study_form import StudyForm
+
+    async def created(name: str | None) -> None:
+        if name:
+            await app.action_area("studies")
+            app.screen.open_study(name)
+
+    app.push_screen(StudyForm(experiment), created)
+
+
 class StudyActions:
     """Start / cancel / promote / delete for a screen that knows its current study."""
 
