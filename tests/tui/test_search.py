@@ -211,3 +211,39 @@ async def test_bad_input_gets_clear_messages(indexed, tmp_path):
         await pilot.press("n")
         await wait_results(pilot, screen, before)
         assert len(screen.hits) == 12
+
+
+async def test_eval_from_search_area_lands_in_evals_tab(indexed):
+    from tui.widgets.result_view import ResultView
+    from tui.widgets.search_evals import EvalsPane
+
+    app = LabdeckApp(home=indexed, scheduler=True, poll_s=0.2)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await open_search(pilot, app)
+        pane = screen.query_one(EvalsPane)
+        already = len(pane.records)
+        await pilot.press("v")
+        await wait_for(pilot, lambda: len(pane.records) > already, timeout=60,
+                       what="eval result listed")
+        await pilot.press("e")
+        assert screen.query_one("#search-tabs").active == "tab-evals"
+        await wait_for(pilot, lambda: pane.query(ResultView), what="comparison shown")
+        table = pane.query_one("#result-table")
+        assert table.row_count == len(pane.records[0].data["rows"])
+
+
+def test_cli_search_show_prints_thumbnails(indexed):
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "LABDECK_THUMBS": "halfcell", "COLUMNS": "80"}
+    out = subprocess.run(
+        [sys.executable, "-m", "engine.cli", "search", "text", "a red circle",
+         "--home", str(indexed), "--run", "shapes/1", "--show"],
+        capture_output=True, text=True, env=env, timeout=120,
+        cwd=Path(__file__).resolve().parents[2])
+    assert out.returncode == 0, out.stderr
+    assert "12 results in" in out.stdout or "10 results in" in out.stdout
+    assert "▀" in out.stdout  # half-cell thumbnails
+    assert "rich" not in out.stderr
