@@ -144,7 +144,8 @@ def test_snapshot_study_detail_chart_tab_80x24(studies_home, snap_compare):
 
     async def run_before(pilot) -> None:
         await detail(pilot)
-        app.screen.query_one(TabbedContent).active = "tab-chart"
+        await pilot.press("2")
+        await wait_for(pilot, lambda: app.screen.query_one(TabbedContent).active == "tab-chart")
         await pilot.pause(0.2)
 
     assert snap_compare(app, terminal_size=(80, 24), run_before=run_before)
@@ -167,9 +168,9 @@ async def test_detail_tabs_at_80x24_sort_and_progress(studies_home):
             await pilot.press("o")
         first = str(table.get_row_at(0)[0])
         assert first == "★"  # best first when sorted by value (minimize)
-        for tab in ("tab-chart", "tab-best", "tab-importance"):
-            tabs.active = tab
-            await pilot.pause()
+        for key, tab in (("2", "tab-chart"), ("3", "tab-best"), ("4", "tab-importance")):
+            await pilot.press(key)
+            await wait_for(pilot, lambda tab=tab: tabs.active == tab)
         assert "appears when the study completes" in str(
             screen.query_one("#importance").render())
         await pilot.resize_terminal(120, 40)

@@ -28,6 +28,7 @@ from .study_format import (
 WIDE = (100, 34)  # at least this many columns and rows for side-by-side panes
 FIXED_COLUMNS = ("★", "#", "state", "value")
 TAIL_COLUMNS = ("duration",)
+PANES = ("tab-trials", "tab-chart", "tab-best", "tab-importance")
 
 
 class StudyDetailScreen(StudyActions, AreaScreen):
@@ -40,6 +41,8 @@ class StudyDetailScreen(StudyActions, AreaScreen):
         Binding("p", "promote", "Best→exp", id="study.promote"),
         Binding("o", "sort", "Sort", id="study.sort"),
         Binding("O", "reverse", "Reverse", id="study.reverse", show=False),
+        *[Binding(str(i), f"pane({i})", f"Pane {i}", id=f"study.pane_{i}", show=False)
+          for i in range(1, 5)],
     ]
 
     def __init__(self, name: str) -> None:
@@ -81,10 +84,10 @@ class StudyDetailScreen(StudyActions, AreaScreen):
         if self.narrow:
             tabs = TabbedContent(id="study-tabs")
             await body.mount(tabs)
-            for title, pane_id, pane in (("trials", "tab-trials", table),
-                                         ("chart", "tab-chart", chart),
-                                         ("best params", "tab-best", best),
-                                         ("importance", "tab-importance", imp)):
+            for title, pane_id, pane in (("1 trials", "tab-trials", table),
+                                         ("2 chart", "tab-chart", chart),
+                                         ("3 best params", "tab-best", best),
+                                         ("4 importance", "tab-importance", imp)):
                 await tabs.add_pane(TabPane(title, pane, id=pane_id))
         else:
             await body.mount(Horizontal(Vertical(chart, table, id="study-main"),
@@ -169,6 +172,12 @@ class StudyDetailScreen(StudyActions, AreaScreen):
         self.sort_column = cols[(i + 1) % len(cols)]
         self.sort_reverse = False
         self._paint()
+
+    def action_pane(self, index: int) -> None:
+        """At 80x24 the panes are tabs: 1-4 switch between them."""
+        tabs = self.query(TabbedContent)
+        if tabs:
+            tabs.first().active = PANES[index - 1]
 
     def action_reverse(self) -> None:
         self.sort_reverse = not self.sort_reverse
