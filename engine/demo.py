@@ -9,6 +9,7 @@ from pathlib import Path
 from .api import Engine
 
 TOY_SCRIPT = Path(__file__).with_name("examples") / "toy_train.py"
+TOY_COMMAND = f"{sys.executable} {TOY_SCRIPT} --lr {{lr}} --steps {{steps}}"
 
 
 async def seed_demo(engine: Engine, launch: bool = True) -> list[str]:
@@ -16,10 +17,8 @@ async def seed_demo(engine: Engine, launch: bool = True) -> list[str]:
     notes: list[str] = []
     existing = {e.name for e in await engine.list_experiments()}
     wanted = [
-        ("toy-lr-1e-2", "script", {"command": f"{sys.executable} {TOY_SCRIPT} --lr {{lr}} --steps {{steps}}",
-                                   "lr": 0.01, "steps": 300}),
-        ("toy-lr-3e-2", "script", {"command": f"{sys.executable} {TOY_SCRIPT} --lr {{lr}} --steps {{steps}}",
-                                   "lr": 0.03, "steps": 300}),
+        ("toy-lr-1e-2", "script", {"command": TOY_COMMAND, "lr": 0.01, "steps": 300}),
+        ("toy-lr-3e-2", "script", {"command": TOY_COMMAND, "lr": 0.03, "steps": 300}),
     ]
     if "vlm_quantization" in engine.adapter_names():
         # small enough to train in ~2-3 minutes on a laptop CPU; then Search offers the index
@@ -28,7 +27,9 @@ async def seed_demo(engine: Engine, launch: bool = True) -> list[str]:
     for name, adapter, config in wanted:
         if name in existing:
             continue
+        objective = ("val/loss", "minimize") if adapter == "script" else (None, None)
         exp = await engine.create_experiment(name, adapter, config, tags=["demo"],
+                                             objective=objective[0], direction=objective[1],
                                              notes="created by labdeck demo")
         notes.append(f"created experiment {exp.name} ({adapter})")
         if launch:
