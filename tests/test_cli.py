@@ -79,3 +79,14 @@ def test_run_cancel_via_cli(home):
     started = json.loads(cli(home, "run", "start", "s", "--json").stdout)
     res = json.loads(cli(home, "run", "cancel", str(started["run_id"]), "--json").stdout)
     assert res["status"] == "cancelled"
+
+
+def test_home_and_json_before_or_after_the_subcommand(home, tmp_path):
+    other = tmp_path / "other"
+    res = subprocess.run([sys.executable, "-m", "engine.cli", "--home", str(other), "--json",
+                          "exp", "list"], env=labdeck_env(home), capture_output=True, text=True)
+    assert res.returncode == 0 and json.loads(res.stdout) == []
+    assert (other / "labdeck.db").exists() and not (home / "labdeck.db").exists()
+    res = subprocess.run([sys.executable, "-m", "engine.cli", "exp", "list", "--home", str(other),
+                          "--json"], env=labdeck_env(home), capture_output=True, text=True)
+    assert res.returncode == 0 and json.loads(res.stdout) == []

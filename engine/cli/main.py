@@ -27,15 +27,19 @@ def handler(name: str) -> Callable:
     return deco
 
 
-def _common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--home", help="labdeck home (default $LABDECK_HOME or ~/.labdeck)")
-    p.add_argument("--json", action="store_true", help="machine-readable output")
+def _common(p: argparse.ArgumentParser, top: bool = False) -> None:
+    # Subcommands repeat the options with SUPPRESS defaults, so `labdeck --home X run ...` and
+    # `labdeck run ... --home X` both work (a sub-parser default would erase the top value).
+    p.add_argument("--home", default=None if top else argparse.SUPPRESS,
+                   help="labdeck home (default $LABDECK_HOME or ~/.labdeck)")
+    p.add_argument("--json", action="store_true", default=False if top else argparse.SUPPRESS,
+                   help="machine-readable output")
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="labdeck", description="Terminal-first ML experiments. No subcommand: open the TUI.")
-    _common(parser)
+    _common(parser, top=True)
     sub = parser.add_subparsers(dest="cmd", metavar="COMMAND")
 
     def add(name: str, help: str, parent=sub) -> argparse.ArgumentParser:
