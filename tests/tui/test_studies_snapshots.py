@@ -176,3 +176,24 @@ async def test_detail_tabs_at_80x24_sort_and_progress(studies_home):
         await pilot.resize_terminal(120, 40)
         await wait_for(pilot, lambda: not screen.query(TabbedContent)
                        and screen.query("#study-side"), what="side by side when wide")
+
+
+def test_snapshot_study_form_with_error_80x24(studies_home, snap_compare):
+    from textual.widgets import Checkbox, Input
+
+    from tui.screens.study_form import StudyForm
+
+    app = LabdeckApp(home=studies_home)
+
+    async def run_before(pilot) -> None:
+        await pilot.press("T")
+        await wait_for(pilot, lambda: isinstance(app.screen, StudiesScreen) and app.screen.loaded)
+        app.push_screen(StudyForm("toy-base"))
+        await wait_for(pilot, lambda: isinstance(app.screen, StudyForm) and app.screen.ready)
+        row = next(r for r in app.screen.rows if r.param == "lr")
+        row.query_one(".p-search", Checkbox).value = True
+        row.query_one(".p-min", Input).value = "0"
+        await wait_for(pilot, lambda: row.has_class("invalid"))
+        await pilot.pause(0.2)
+
+    assert snap_compare(app, terminal_size=(80, 24), run_before=run_before)
