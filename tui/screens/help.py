@@ -18,6 +18,7 @@ def _areas() -> list[tuple[str, list]]:
     from .job_detail import JobDetailScreen
     from .jobs import JobsScreen
     from .run_detail import RunDetailScreen
+    from .search import SearchScreen
     from .studies import StudiesScreen
     from .study_detail import StudyDetailScreen
     from .study_form import StudyForm
@@ -26,6 +27,7 @@ def _areas() -> list[tuple[str, list]]:
             ("experiment", ExperimentDetailScreen.BINDINGS),
             ("run detail", RunDetailScreen.BINDINGS), ("compare", CompareScreen.BINDINGS),
             ("jobs", JobsScreen.BINDINGS), ("job detail", JobDetailScreen.BINDINGS),
+            ("search", SearchScreen.BINDINGS),
             ("studies", StudiesScreen.BINDINGS), ("study", StudyDetailScreen.BINDINGS),
             ("study form", StudyForm.BINDINGS), ("dialogs", ConfirmModal.BINDINGS)]
 

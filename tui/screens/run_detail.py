@@ -98,6 +98,11 @@ class RunDetailScreen(AreaScreen):
     def reload(self) -> None:
         self._load()
 
+    def on_resize(self, event) -> None:
+        self.set_class(event.size.height < 32 or event.size.width < 100, "compact")
+        if self.loaded:
+            self._redraw()
+
     # ------------------------------------------------------------------ loading
 
     @work(exclusive=True, group="run", exit_on_error=False)
@@ -177,7 +182,9 @@ class RunDetailScreen(AreaScreen):
 
     async def _load_charts(self, force: bool = False) -> None:
         box = self.query_one("#charts", Vertical)
-        keys = self.chosen[:MAX_CHARTS]
+        # as many charts as stay readable (>= 9 rows each); the rest wait for a taller terminal
+        fit = max(1, box.size.height // 9) if box.size.height else MAX_CHARTS
+        keys = self.chosen[:min(MAX_CHARTS, fit)]
         charts = list(box.query(MetricChart))
         if [c.key for c in charts] != keys:
             await box.remove_children()
