@@ -6,6 +6,7 @@ the few lifecycle functions here through ``asyncio.to_thread`` so the SQL lives 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -108,8 +109,9 @@ def summarize_run(conn: sqlite3.Connection, run_id: int) -> dict[str, dict[str, 
 
 
 def finish_run(conn: sqlite3.Connection, run_id: int, status: str, error: str | None = None,
-               only_if_running: bool = True) -> bool:
-    """Mark a run ended and store its metrics summary, duration and steps/epochs."""
+               only_if_running: bool = True, tx: bool = True) -> bool:
+    """Mark a run ended and store its metrics summary, duration and steps/epochs.
+    ``tx=False``: inside the caller's write transaction (with its other writes)."""
     assert status in FINAL_STATUSES, status
     summary = summarize_run(conn, run_id)
     t = now()
@@ -118,7 +120,7 @@ def finish_run(conn: sqlite3.Connection, run_id: int, status: str, error: str | 
     epochs = conn.execute(
         "SELECT MAX(m.epoch) FROM metrics m JOIN metric_keys k ON k.id=m.key_id WHERE k.run_id=?",
         (run_id,)).fetchone()[0]
-    with write_tx(conn):
+    with write_tx(conn) if tx else contextlib.nullcontext():
         cond = " AND status IN ('running','queued')" if only_if_running else ""
         cur = conn.execute(
             "UPDATE runs SET status=?, finished=?, summary=?, steps=?, epochs=?, error=?"
@@ -195,25 +197,43 @@ class MetricWriter:
     def __init__(self, conn: sqlite3.Connection, run_id: int, flush_every_s: float = 0.25,
                  max_buffer: int = 5000):
         self.conn = conn
-        self.run_id = run_id
         self.flush_every_s = flush_every_s
         self.max_buffer = max_buffer
         self._buf: list[tuple[dict, int, float, float | None]] = []
         self._pending = 0
-        self._warned: set[str] = set()
         self._lock = threading.Lock()
         self._db_lock = threading.Lock()
-        self._key_ids: dict[str, int] = dict(
-            (k, i) for i, k in conn.execute(
-                "SELECT id, key FROM metric_keys WHERE run_id=?", (run_id,)).fetchall())
-        self._step = int(conn.execute(
-            "SELECT COALESCE(MAX(m.step), -1) FROM metrics m JOIN metric_keys k ON k.id=m.key_id"
-            " WHERE k.run_id=?", (run_id,)).fetchone()[0])
-        self.epoch: float | None = None
+        self._target(run_id)
         self._closed = False
         self._wake = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="labdeck-metrics", daemon=True)
         self._thread.start()
+
+    def _target(self, run_id: int) -> None:
+        self.run_id = run_id
+        self._warned: set[str] = set()
+        self._key_ids: dict[str, int] = dict(
+            (k, i) for i, k in self.conn.execute(
+                "SELECT id, key FROM metric_keys WHERE run_id=?", (run_id,)).fetchall())
+        self._step = int(self.conn.execute(
+            "SELECT COALESCE(MAX(m.step), -1) FROM metrics m JOIN metric_keys k ON k.id=m.key_id"
+            " WHERE k.run_id=?", (run_id,)).fetchone()[0])
+        self.epoch: float | None = None
+
+    def retarget(self, run_id: int) -> None:
+        """Flush what is buffered, then write to another run with the same connection and
+        flush thread (a study worker reuses one writer for all its trials' runs)."""
+        with self._db_lock:
+            with self._lock:
+                buf, self._buf = self._buf, []
+                self._pending = 0
+                if buf:
+                    try:
+                        self._write(buf)
+                    except BaseException:
+                        self._buf[:0] = buf
+                        raise
+                self._target(run_id)
 
     @property
     def last_step(self) -> int:

@@ -11,13 +11,22 @@ unfinished trial on each sampler / pruner call: n WAITING trials in the real stu
 every trial O(n) slower.) RDB storages get Optuna's trial heartbeat, so a trial whose worker died on any
 machine is failed by ``fail_stale`` after the grace period (labdeck's pid rule fails same-host
 ones at once).
+
+Per trial, on an RDB storage, labdeck adds two short transactions to what Optuna's own
+ask/tell does: the claim (the first waiting token -> RUNNING) and, once the trial exists, its
+worker attributes, its first heartbeat and the token's end (COMPLETE, value = the trial
+number) together. Both are SQLAlchemy Core statements on Optuna's own tables (a fraction of
+the ORM's cost); should they fail (an unexpected schema) the public storage API does the same
+writes. Later heartbeats come from one thread per worker, every ``HEARTBEAT_S``.
 """
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import threading
 import warnings
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -114,9 +123,16 @@ class OptunaEngine(BaseSearchEngine):
         super().__init__(*args, **kwargs)
         self._storage = open_storage(self.storage)
         self._study: optuna.Study | None = None
-        self._hb: dict[int, tuple[threading.Event, threading.Thread]] = {}
         self._sid: int | None = None
         self._slots_sid: int | None = None
+        # trial id -> the worker attributes stored on it (merged into the end attributes)
+        self._attrs: dict[int, dict[str, Any]] = {}
+        self._beating: set[int] = set()  # trial ids the heartbeat thread beats
+        self._hb_lock = threading.Lock()
+        self._hb_stop = threading.Event()
+        self._hb_thread: threading.Thread | None = None
+        self._interval = getattr(self._storage, "get_heartbeat_interval", lambda: None)()
+        self._sql: dict[str, Any] | None = None
 
     @classmethod
     def default_storage(cls, home: Path) -> str:
@@ -193,6 +209,62 @@ class OptunaEngine(BaseSearchEngine):
     # -- trials --------------------------------------------------------------------------
 
     def _claim_slot(self) -> int | None:
+        if getattr(self._storage, "engine", None) is not None:
+            try:
+                return self._claim_slot_sql()
+            except Exception:  # noqa: BLE001 - rolled back: claim through the public API
+                pass
+        return self._claim_slot_api()
+
+    def _statements(self) -> dict[str, Any]:
+        """SQLAlchemy Core statements on Optuna's tables, built once (then only their
+        compiled form is looked up per execution)."""
+        if self._sql is None:
+            from optuna.storages._rdb.models import (
+                TrialHeartbeatModel,
+                TrialModel,
+                TrialUserAttributeModel,
+                TrialValueModel,
+            )
+            from sqlalchemy import bindparam, insert, select, update
+
+            t = TrialModel.__table__
+            self._sql = {
+                "waiting": select(t.c.trial_id)
+                .where(t.c.study_id == bindparam("sid"), t.c.state == TrialState.WAITING)
+                .order_by(t.c.number).limit(16),
+                "claim": update(t)
+                .where(t.c.trial_id == bindparam("tid"), t.c.state == TrialState.WAITING)
+                .values(state=TrialState.RUNNING, datetime_start=bindparam("now")),
+                "token_done": update(t)
+                .where(t.c.trial_id == bindparam("tid"), t.c.state == TrialState.RUNNING)
+                .values(state=TrialState.COMPLETE, datetime_complete=bindparam("now")),
+                "token_value": insert(TrialValueModel.__table__),
+                "stored_value": TrialValueModel.value_to_stored_repr,
+                "user_attr": insert(TrialUserAttributeModel.__table__),
+                # the column's default is the database's current time, as Optuna's own beat
+                "heartbeat": insert(TrialHeartbeatModel.__table__),
+            }
+        return self._sql
+
+    def _claim_slot_sql(self) -> int | None:
+        """One transaction: the first waiting token -> RUNNING. ``BEGIN IMMEDIATE`` on
+        SQLite; elsewhere the conditional UPDATE re-checks the state under the row lock, so
+        two workers never both see rowcount 1 for one token."""
+        sql = self._statements()
+        sid = self._slots_id
+        with self._storage.engine.begin() as conn:
+            while True:
+                ids = conn.execute(sql["waiting"], {"sid": sid}).scalars().all()
+                if not ids:
+                    return None
+                for token_id in ids:
+                    claimed = conn.execute(sql["claim"], {"tid": token_id,
+                                                          "now": datetime.now()})
+                    if claimed.rowcount == 1:
+                        return int(token_id)
+
+    def _claim_slot_api(self) -> int | None:
         from optuna.exceptions import UpdateFinishedTrialError
 
         for token_id in self._waiting_ids():
@@ -231,7 +303,7 @@ class OptunaEngine(BaseSearchEngine):
         with warnings.catch_warnings():  # "heartbeat is supposed to be used with optimize"
             warnings.simplefilter("ignore")
             trial = self.study.ask()
-        self._start_side_thread(trial._trial_id, trial.number, token_id, attrs)
+        self._started(trial._trial_id, trial.number, token_id, attrs)
         params = {name: suggest(trial, name, p)
                   for name, p in self.definition.space.items() if p.searched}
         return TrialHandle(number=trial.number, params=params, native=trial)
@@ -245,20 +317,29 @@ class OptunaEngine(BaseSearchEngine):
              attrs: dict[str, Any] | None = None) -> None:
         trial: optuna.Trial = handle.native
         self._stop_heartbeat(trial._trial_id)
+        started = self._attrs.pop(trial._trial_id, None) or {}
+        if attrs:
+            merged = {**(trial.user_attrs.get(TRIAL_ATTR) or {}), **started, **attrs}
+            trial.set_user_attr(TRIAL_ATTR, merged)
+        values = float(value) if state == "complete" else None  # type: ignore[arg-type]
+        optuna_state = None if state == "complete" else _TO_OPTUNA[state]
         try:
-            if attrs:
-                merged = {**(trial.user_attrs.get(TRIAL_ATTR) or {}), **attrs}
-                trial.set_user_attr(TRIAL_ATTR, merged)
-            if state == "complete":
-                self.study.tell(trial, float(value))  # type: ignore[arg-type]
-            else:
-                self.study.tell(trial, state=_TO_OPTUNA[state])
-        finally:
-            self._stop_heartbeat(trial._trial_id)
+            from optuna.study._tell import _tell_with_warning
+        except ImportError:  # Study.tell, which also reads the finished trial back and copies it
+            self.study.tell(trial, values, state=optuna_state)
+        else:  # what Study.tell and Study.optimize call, minus the read-back copy
+            _tell_with_warning(study=self.study, trial=trial, value_or_values=values,
+                               state=optuna_state)
+
+    def _frozen(self, states: tuple[TrialState, ...] | None = None) -> list[Any]:
+        """The study's trials. Once this worker has loaded the study, through its cached
+        storage: finished trials never change, so only unfinished and new ones are read."""
+        if self._study is not None:
+            return self._study.get_trials(deepcopy=False, states=states)
+        return self._storage.get_all_trials(self._study_id, deepcopy=False, states=states)
 
     def trials(self) -> list[EngineTrial]:
-        return [self._record(t) for t in self._storage.get_all_trials(self._study_id,
-                                                                       deepcopy=False)]
+        return [self._record(t) for t in self._frozen()]
 
     @staticmethod
     def _record(t: Any) -> EngineTrial:
@@ -286,8 +367,7 @@ class OptunaEngine(BaseSearchEngine):
             return False
 
     def running_trials(self) -> list[EngineTrial]:
-        return [self._record(t) for t in self._storage.get_all_trials(
-            self._study_id, deepcopy=False, states=(TrialState.RUNNING,))]
+        return [self._record(t) for t in self._frozen((TrialState.RUNNING,))]
 
     def fail_stale(self) -> list[int]:
         failed = super().fail_stale()
@@ -322,44 +402,75 @@ class OptunaEngine(BaseSearchEngine):
                 pass
         return super().importance(trials)
 
-    # -- heartbeat (Study.optimize does this itself; we run trials through ask/tell) ------
+    # -- trial start and heartbeat (Study.optimize beats itself; we run trials by ask/tell) -
 
-    def _start_side_thread(self, trial_id: int, number: int, token_id: int,
-                           attrs: dict[str, Any]) -> None:
-        """Off the trial's critical path: mark the slot token used (its value is the trial
-        number), store the worker's pid/host on the trial, then beat the heartbeat until
-        ``tell`` (which joins this thread first, so these writes never race the end)."""
-        interval = getattr(self._storage, "get_heartbeat_interval", lambda: None)()
-        stop = threading.Event()
-
-        def side() -> None:
+    def _started(self, trial_id: int, number: int, token_id: int,
+                 attrs: dict[str, Any]) -> None:
+        """Store the worker's pid/host on the trial, beat its heartbeat once and mark the
+        slot token used (its value is the trial number); then the heartbeat thread beats it
+        every ``HEARTBEAT_S`` until ``tell``."""
+        self._attrs[trial_id] = dict(attrs)
+        done = False
+        if getattr(self._storage, "engine", None) is not None:
             try:
-                self._storage.set_trial_user_attr(trial_id, TRIAL_ATTR, attrs)
-                self._storage.set_trial_state_values(token_id, state=TrialState.COMPLETE,
-                                                     values=[float(number)])
-                if interval:
-                    self._storage.record_heartbeat(trial_id)
-            except Exception:  # noqa: BLE001 - bookkeeping; the trial itself goes on
+                self._started_sql(trial_id, number, token_id, attrs)
+                done = True
+            except Exception:  # noqa: BLE001 - rolled back: the same writes, public API
                 pass
-            while interval and not stop.wait(interval):
+        if not done:
+            self._started_api(trial_id, number, token_id, attrs)
+        if self._interval:
+            with self._hb_lock:
+                self._beating.add(trial_id)
+                if self._hb_thread is None:
+                    self._hb_thread = threading.Thread(target=self._beat, daemon=True,
+                                                       name="labdeck-heartbeat")
+                    self._hb_thread.start()
+
+    def _started_sql(self, trial_id: int, number: int, token_id: int,
+                     attrs: dict[str, Any]) -> None:
+        sql = self._statements()
+        stored, value_type = sql["stored_value"](float(number))
+        with self._storage.engine.begin() as conn:
+            conn.execute(sql["user_attr"], {"trial_id": trial_id, "key": TRIAL_ATTR,
+                                            "value_json": json.dumps(attrs)})
+            if self._interval:
+                conn.execute(sql["heartbeat"], {"trial_id": trial_id})
+            conn.execute(sql["token_done"], {"tid": token_id, "now": datetime.now()})
+            conn.execute(sql["token_value"], {"trial_id": token_id, "objective": 0,
+                                              "value": stored, "value_type": value_type})
+
+    def _started_api(self, trial_id: int, number: int, token_id: int,
+                     attrs: dict[str, Any]) -> None:
+        self._storage.set_trial_user_attr(trial_id, TRIAL_ATTR, attrs)
+        self._storage.set_trial_state_values(token_id, state=TrialState.COMPLETE,
+                                             values=[float(number)])
+        if self._interval:
+            self._storage.record_heartbeat(trial_id)
+
+    def _beat(self) -> None:
+        while not self._hb_stop.wait(self._interval):
+            with self._hb_lock:
+                ids = sorted(self._beating)
+            for trial_id in ids:
                 try:
                     self._storage.record_heartbeat(trial_id)
                 except Exception:  # noqa: BLE001 - a missed beat is retried next interval
                     pass
 
-        thread = threading.Thread(target=side, name="labdeck-trial-side", daemon=True)
-        self._hb[trial_id] = (stop, thread)
-        thread.start()
-
     def _stop_heartbeat(self, trial_id: int) -> None:
-        entry = self._hb.pop(trial_id, None)
-        if entry is not None:
-            entry[0].set()
-            entry[1].join(timeout=30)
+        """No more beats for a trial (one already under way may still land: harmless, the
+        heartbeat only counts while the trial is RUNNING)."""
+        with self._hb_lock:
+            self._beating.discard(trial_id)
 
     def close(self) -> None:
-        for trial_id in list(self._hb):
-            self._stop_heartbeat(trial_id)
+        self._hb_stop.set()
+        if self._hb_thread is not None:
+            self._hb_thread.join(timeout=30)
+        with self._hb_lock:
+            self._beating.clear()
+            self._hb_thread, self._hb_stop = None, threading.Event()
         remove = getattr(self._storage, "remove_session", None)
         if remove:
             remove()

@@ -5,6 +5,11 @@ more loops as child processes in the same process group (so a cancel reaches all
 Each trial really trains the adapter, in this process, as a labdeck run of the study's trials
 experiment (``<study>/trials``): the study overrides the adapter's ``epochs_key`` with
 ``search_epochs`` and its ``subset_key`` with ``subset_ratio`` when the adapter has them.
+
+Per trial bookkeeping is kept small (bench/study_overhead.py): the run row and the trial's
+mirror row go in one transaction, so do the run's end (status, summary) and the final mirror
+row; one metric writer (its connection and flush thread) and one objective poller serve all
+of a worker's trials.
 """
 
 from __future__ import annotations
@@ -26,7 +31,7 @@ from ..settings import Settings, load_settings
 from .base import BaseSearchEngine, EngineTrial, TrialHandle
 from .records import finalize, load_row, mirror_upsert, open_engine, set_status, sweep
 from .spec import StudyDefinition
-from .trial_reporter import TrialReporter
+from .trial_reporter import Poller, TrialReporter
 
 SWEEP_EVERY_S = 5.0  # dead workers' trials, between trials (a worker also sweeps at start/end)
 
@@ -63,6 +68,8 @@ class StudyWorker:
         self._last_engine_check = -1e9
         self.done: list[int] = []
         self._conns: dict[str, Any] = {}
+        self._writer: MetricWriter | None = None
+        self._poller = Poller()
 
     # -- stop conditions ----------------------------------------------------------------
 
@@ -121,6 +128,10 @@ class StudyWorker:
             status = finalize(self.conn, self.row, self.engine, self.settings.home,
                               stopping=reason)
             self.engine.close()
+            self._poller.close()
+            if self._writer is not None:
+                self._writer.close()
+                self._writer = None
             for c in self._conns.values():
                 c.close()
         return {"study": self.row["name"], "trials_run": self.done, "status": status}
@@ -134,6 +145,14 @@ class StudyWorker:
         if role not in self._conns:
             self._conns[role] = connect_sync(self.settings.db_path)
         return self._conns[role]
+
+    def _metric_writer(self, run_id: int) -> MetricWriter:
+        """The worker's metric writer, pointed at this trial's run."""
+        if self._writer is None:
+            self._writer = MetricWriter(self._conn("writer"), run_id)
+        else:
+            self._writer.retarget(run_id)
+        return self._writer
 
     @property
     def adapter(self) -> Any:
@@ -158,11 +177,11 @@ class StudyWorker:
         exp_id = self.row["trials_experiment_id"]
         with write_tx(conn):
             run_id, _ = insert_run(conn, exp_id, config, "running", "study", pid=os.getpid())
-        attrs = self._attrs(run_id)
-        running = EngineTrial(handle.number, "running", params, started=started, attrs=attrs)
-        with write_tx(conn):
+            attrs = self._attrs(run_id)
+            running = EngineTrial(handle.number, "running", params, started=started,
+                                  attrs=attrs)
             mirror_upsert(conn, self.row["id"], running, run_id)
-        writer = MetricWriter(self._conn("writer"), run_id)
+        writer = self._metric_writer(run_id)
         n_trials = defn.settings.n_trials
 
         def on_progress(fraction: float, message: str) -> None:
@@ -174,7 +193,7 @@ class StudyWorker:
         reporter = TrialReporter(
             self._conn("poll"), writer, run_id, self.settings.run_dir(run_id),
             defn.settings.objective, lambda step, v: self.engine.report(handle, step, v),
-            self.stopping, on_progress)
+            self.stopping, on_progress, poller=self._poller)
         old_env = os.environ.get("LABDECK_RUN_ID")
         os.environ["LABDECK_RUN_ID"] = str(run_id)
         error = None
@@ -192,7 +211,7 @@ class StudyWorker:
                 os.environ.pop("LABDECK_RUN_ID", None)
             else:
                 os.environ["LABDECK_RUN_ID"] = old_env
-            writer.close()
+            writer.flush()
             reporter.close()
         value = reporter.last_value
         if value is None and isinstance(result, dict) and isinstance(
@@ -217,12 +236,12 @@ class StudyWorker:
         # a pruned trial's note stays in labdeck's mirror: one storage write less per trial
         self.engine.tell(handle, state, value if state == "complete" else None,
                          end_attrs if state == "failed" else None)
-        finish_run(conn, run_id, run_status, end_attrs.get("error"))
         final = EngineTrial(handle.number, state, params,
                             value=value if state != "failed" else None,
                             intermediate=list(enumerate(reporter.values)), started=started,
                             finished=now(), attrs={**attrs, **end_attrs})
         with write_tx(conn):
+            finish_run(conn, run_id, run_status, end_attrs.get("error"), tx=False)
             mirror_upsert(conn, self.row["id"], final, run_id)
         print(f"labdeck: trial {handle.number} {state}"
               + (f" value={value}" if state == "complete" else "")

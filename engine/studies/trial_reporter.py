@@ -6,7 +6,8 @@ An objective logged through ``log`` (an in-process adapter, or a script's JSON l
 reported at once. A script adapter's child process may instead write metrics straight to the
 database through ``engine.tracking``; those are read back from the metrics table by a poller
 (one cursor query every 0.2 s). Once the objective arrives through ``log`` the poller leaves
-it alone, so no value is reported twice.
+it alone, so no value is reported twice. A study worker polls its trials' reporters from one
+long-lived ``Poller`` thread rather than starting (and joining) a thread per trial.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ class TrialReporter:
                  run_dir: Path, objective: str, on_objective: Callable[[int, float], bool],
                  outer_stop: Callable[[], bool],
                  on_progress: Callable[[float, str], None] | None = None,
-                 poll_s: float = 0.2):
+                 poll_s: float = 0.2, poller: Poller | None = None):
         self.conn = conn
         self.writer = writer
         self.run_id = run_id
@@ -45,11 +46,17 @@ class TrialReporter:
         self._key_id: int | None = None
         self._direct = False  # the objective arrives through log() (in-process adapter)
         self._lock = threading.Lock()
+        self._closed = False
         self._done = threading.Event()
         self._poll_s = poll_s
-        self._thread = threading.Thread(target=self._loop, name="labdeck-trial-poll",
-                                        daemon=True)
-        self._thread.start()
+        self._poller = poller
+        self._thread: threading.Thread | None = None
+        if poller is not None:
+            poller.attach(self)
+        else:
+            self._thread = threading.Thread(target=self._loop, name="labdeck-trial-poll",
+                                            daemon=True)
+            self._thread.start()
 
     # -- Reporter protocol ---------------------------------------------------------------
 
@@ -103,20 +110,23 @@ class TrialReporter:
 
     def poll(self) -> None:
         with self._lock:
-            if self._direct:
+            self._poll()
+
+    def _poll(self) -> None:  # under self._lock
+        if self._direct or self._closed:
+            return
+        if self._key_id is None:
+            row = self.conn.execute("SELECT id FROM metric_keys WHERE run_id=? AND key=?",
+                                    (self.run_id, self.objective)).fetchone()
+            if row is None:
                 return
-            if self._key_id is None:
-                row = self.conn.execute("SELECT id FROM metric_keys WHERE run_id=? AND key=?",
-                                        (self.run_id, self.objective)).fetchone()
-                if row is None:
-                    return
-                self._key_id = row[0]
-            rows = self.conn.execute(
-                "SELECT id, value FROM metrics WHERE key_id=? AND id>? ORDER BY id",
-                (self._key_id, self._cursor)).fetchall()
-            for mid, value in rows:
-                self._cursor = mid
-                self._take(decode_value(value))
+            self._key_id = row[0]
+        rows = self.conn.execute(
+            "SELECT id, value FROM metrics WHERE key_id=? AND id>? ORDER BY id",
+            (self._key_id, self._cursor)).fetchall()
+        for mid, value in rows:
+            self._cursor = mid
+            self._take(decode_value(value))
 
     def _loop(self) -> None:
         while not self._done.wait(self._poll_s):
@@ -126,8 +136,52 @@ class TrialReporter:
                 pass
 
     def close(self) -> dict[str, Any]:
-        """Stop polling; the caller flushes the writer first so the last points are read."""
+        """Stop polling; the caller flushes the writer first so the last points are read.
+        After this no poll (from a thread still winding down) reports anything."""
         self._done.set()
-        self._thread.join(timeout=5)
-        self.poll()
+        if self._poller is not None:
+            self._poller.detach(self)
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        with self._lock:
+            self._poll()
+            self._closed = True
         return {"values": self.values, "pruned_at": self.pruned_at}
+
+
+class Poller:
+    """One thread that polls the current trial's reporter every ``poll_s`` (a study worker
+    runs one trial at a time): no thread start / join per trial."""
+
+    def __init__(self, poll_s: float = 0.2):
+        self.poll_s = poll_s
+        self._current: TrialReporter | None = None
+        self._done = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def attach(self, reporter: TrialReporter) -> None:
+        self._current = reporter
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._loop, args=(self._done,),
+                                            name="labdeck-trial-poll", daemon=True)
+            self._thread.start()
+
+    def detach(self, reporter: TrialReporter) -> None:
+        if self._current is reporter:
+            self._current = None
+
+    def _loop(self, done: threading.Event) -> None:
+        while not done.wait(self.poll_s):
+            reporter = self._current
+            if reporter is None:
+                continue
+            try:
+                reporter.poll()
+            except sqlite3.Error:
+                pass
+
+    def close(self) -> None:
+        self._done.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        self._current, self._thread, self._done = None, None, threading.Event()
