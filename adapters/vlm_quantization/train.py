@@ -4,7 +4,7 @@ The quantization and balance weights ramp linearly from 0 over the first ``reg_w
 fraction of the steps: pulling codes to +-1 before the encoders separate the classes
 saturates tanh and slows learning (measured: 64-bit mAP 0.92 -> 0.97 on a short run).
 
-Per step: ``train/loss`` (and its parts) every ``log_every`` steps, ``progress`` every step,
+Per step: ``train/loss`` (and its parts ``train/loss_<part>``) every ``log_every`` steps, ``progress`` every step,
 ``should_stop()`` checked before every step (on stop: save ``last.pt`` and return). Per epoch:
 ``val/loss``, ``val/map_i2t_<bits>``, ``val/map_t2i_<bits>`` (Hamming) for every bit length,
 ``val/map_<bits>`` (the mean of both directions; the default objective uses 64), then
@@ -135,7 +135,7 @@ def train(cfg: dict[str, Any], reporter, resume_from: Path | None = None) -> dic
             if step % cfg["log_every"] == 0 or s == steps_per_epoch - 1:
                 reporter.log({"train/loss": float(loss.detach()),
                               "train/lr": sched.get_last_lr()[0],
-                              **{f"train/{k}": v for k, v in parts.items()}},
+                              **{f"train/loss_{k}": v for k, v in parts.items()}},
                              step=step, epoch=epoch + (s + 1) / steps_per_epoch)
             reporter.progress((epoch * steps_per_epoch + s + 1) / total_steps,
                               f"epoch {epoch + 1}/{epochs} step {s + 1}/{steps_per_epoch}")

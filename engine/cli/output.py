@@ -28,7 +28,8 @@ def fmt_num(v: Any) -> str:
             return "inf" if v > 0 else "-inf"
         if v != 0 and (abs(v) < 1e-3 or abs(v) >= 1e5):
             return f"{v:.3e}"
-        return f"{v:.4f}".rstrip("0").rstrip(".") if "." in f"{v:.4f}" else f"{v}"
+        text = f"{v:.4f}".rstrip("0")
+        return text + "0" if text.endswith(".") else text
     return str(v)
 
 
