@@ -55,7 +55,9 @@ def fmt_num(v: float | int | None) -> str:
         return "nan"
     if v != 0 and (abs(v) < 1e-3 or abs(v) >= 1e5):
         return f"{v:.3e}"
-    return f"{v:.4g}"
+    text = f"{v:.4g}"
+    # a float stays visibly a float: 1.0 -> "1.0", not "1" (a step count would be an int)
+    return text if any(c in text for c in ".en") else text + ".0"
 
 
 def elapsed(started: float | None, finished: float | None) -> float | None:

@@ -158,6 +158,7 @@ def _search(index: VLMIndex, q_h: np.ndarray, side: str, k: int, bits: int,
         hits.append(SearchHit(rank=rank, score=float(s), item_id=index.meta["item_ids"][i],
                               text=index.meta["captions"][i], image_path=index.thumb(i),
                               extra={"metric": method, "bits": bits,
+                                     "score_label": "d" if method == "hamming" else "cos",
                                      "label": index.meta["labels"][i], "index": i}))
     return hits
 

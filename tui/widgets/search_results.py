@@ -39,7 +39,10 @@ class ThumbCard(Vertical):
         self.hit = hit
         self.position = position
         self._thumbs = thumbs
-        self.border_title = f"{hit.rank}  {fmt_score(hit.score)}"
+        # the adapter may name its score (e.g. "d" for a distance): "3  d=12"
+        label = (getattr(hit, "extra", None) or {}).get("score_label")
+        score = fmt_score(hit.score)
+        self.border_title = f"{hit.rank}  {label}={score}" if label else f"{hit.rank}  {score}"
 
     def compose(self):
         with Center(classes="thumb-box"):
