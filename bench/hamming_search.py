@@ -1,6 +1,6 @@
 """Benchmark of exact top-k search: our Hamming and cosine kernels against named baselines.
 
-    .venv/bin/python bench/hamming_search.py [--n 1000000] [--quick] [--repeats 9]
+    .venv/bin/python bench/hamming_search.py [--n 1000000] [--quick] [--repeats 9] [--stat min]
 
 Hamming, over random n codes at 64 and 128 bits, one query and a batch of 100, top-10:
   ours        adapters.vlm_quantization.codes.hamming_topk (numba backend when present)
@@ -12,7 +12,9 @@ Hamming, over random n codes at 64 and 128 bits, one query and a batch of 100, t
 Cosine, over 100k x 256 L2-normalised float32 (20k with --quick), top-10:
   ours vs numpy matmul + argpartition vs faiss.IndexFlatIP (BLAS threshold lowered to 1).
 Times are medians (or minima, --stat min) of warm repeats in milliseconds, the methods
-interleaved round by round; ratios are ours / baseline. Results
+interleaved round by round in rotating order, each timed call after a short pause (--gap)
+so that thread pools left spinning by the previous call do not count against it (see
+``median_ms``); ratios are ours / baseline. Results
 are checked against faiss (same distances; same ids where faiss breaks ties the same way).
 """
 
@@ -39,18 +41,30 @@ K = 10
 
 
 STAT = np.median
+GAP = 0.02  # seconds of quiet before each timed call (--gap)
 
 
 def median_ms(fns: dict, repeats: int) -> dict:
-    """Milliseconds per named callable (median, or ``--stat min``); rounds interleave the
-    callables so that a noisy neighbour on the machine slows every method alike."""
+    """Milliseconds per named callable (median, or ``--stat min``).
+
+    Fair to every method on shared cores: each is warmed first (JIT load, page faults,
+    BLAS and OpenMP thread pools); rounds interleave the methods so that a noisy
+    neighbour slows them alike, and rotate their order so that none always runs right
+    after the same other one; and each timed call starts after a short pause (``--gap``),
+    so that the spinning worker threads a previous call leaves behind (faiss's OpenMP,
+    OpenBLAS) have gone to sleep instead of taking a core from the method being timed.
+    All methods use the same cores and their libraries' default thread counts.
+    """
     for fn in fns.values():
-        fn()  # warm: JIT load, page faults, BLAS and OpenMP thread pools
+        fn()
+    names = list(fns)
     times = {name: [] for name in fns}
-    for _ in range(repeats):
-        for name, fn in fns.items():
+    for r in range(repeats):
+        for name in names[r % len(names):] + names[: r % len(names)]:
+            if GAP:
+                time.sleep(GAP)
             t0 = time.perf_counter()
-            fn()
+            fns[name]()
             times[name].append(time.perf_counter() - t0)
     return {name: float(STAT(t) * 1e3) for name, t in times.items()}
 
@@ -152,6 +166,7 @@ def cosine_rows(n: int, dim: int, repeats: int, batch_repeats: int) -> list[list
 
 
 def main(argv: list[str] | None = None) -> None:
+    global STAT, GAP
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--n", type=int, default=None, help="codes (default 1M, 200k quick)")
     parser.add_argument("--quick", action="store_true", help="smaller sizes and fewer repeats")
@@ -159,9 +174,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--no-naive", action="store_true", help="skip the float-matmul baseline")
     parser.add_argument("--stat", choices=["median", "min"], default="median",
                         help="min estimates an idle machine when other jobs share the cores")
+    parser.add_argument("--gap", type=float, default=GAP * 1e3,
+                        help="ms of quiet before each timed call (default %(default)g)")
     args = parser.parse_args(argv)
-    global STAT
     STAT = np.min if args.stat == "min" else np.median
+    GAP = max(0.0, args.gap) / 1e3
     n = args.n or (200_000 if args.quick else 1_000_000)
     repeats = args.repeats or (5 if args.quick else 15)
     batch_repeats = max(3, repeats // 3)
@@ -170,7 +187,8 @@ def main(argv: list[str] | None = None) -> None:
     backend = "numba" if codes.numba_available() else "numpy (numba missing)"
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
     print(f"n={n:,} k={K} backend={backend} cpus={os.cpu_count()} load={load:.2f}"
-          f" stat={args.stat} repeats={repeats}/{batch_repeats} (one query/batch)")
+          f" stat={args.stat} repeats={repeats}/{batch_repeats} (one query/batch)"
+          f" gap={GAP * 1e3:g}ms")
     if faiss is None:
         print("note: faiss is not importable; faiss columns are empty")
     t0 = time.perf_counter()

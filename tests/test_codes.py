@@ -160,6 +160,32 @@ def test_numba_database_split_merges_exactly(monkeypatch, nq):
     assert np.array_equal(idx, exp_idx) and np.array_equal(dist, exp_d)
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("bits", [8, 32, 64, 128, 192])
+@pytest.mark.parametrize("nq", [1, 4, 7])
+def test_hamming_topk_many_blocks_and_query_groups(backend, bits, nq):
+    # n spans many 256-row blocks and a partial last one; 7 queries are one group of four
+    # plus three single ones; ties everywhere (few base patterns).
+    rng = np.random.default_rng(bits * 10 + nq)
+    n = 3 * 256 * 4 + 77
+    db_s, q_s = tied_signs(rng, n, bits, distinct=5), tied_signs(rng, nq, bits)
+    exp_idx, exp_d = brute_topk(brute_hamming(db_s, q_s), 25)
+    idx, dist = codes.hamming_topk(codes.pack_signs(db_s), codes.pack_signs(q_s), 25, backend=backend)
+    assert np.array_equal(dist, exp_d) and np.array_equal(idx, exp_idx)
+
+
+@pytest.mark.skipif(not codes.numba_available(), reason="numba not installed")
+@pytest.mark.parametrize("bits", [64, 128])
+def test_numba_random_codes_match_numpy(bits):
+    # Random codes: the radius settles early and most blocks are rejected by their minimum.
+    rng = np.random.default_rng(bits)
+    db = codes.pack_signs(rng.standard_normal((20_000, bits)))
+    q = codes.pack_signs(rng.standard_normal((9, bits)))
+    got = codes.hamming_topk(db, q, 10, backend="numba")
+    expect = codes.hamming_topk(db, q, 10, backend="numpy")
+    assert np.array_equal(got[0], expect[0]) and np.array_equal(got[1], expect[1])
+
+
 def test_hamming_topk_edge_cases():
     db = codes.pack_signs(np.ones((3, 16)))
     idx, dist = codes.hamming_topk(db, db[0], 0)
