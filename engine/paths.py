@@ -86,3 +86,20 @@ def delete_checkpoint(ckpt_dir: Path, name: str) -> None:
     meta = read_ckpt_meta(ckpt_dir)
     if meta.pop(name, None) is not None:
         write_ckpt_meta(ckpt_dir, meta)
+
+
+def checkpoint_file(run_dir: Path, name: str) -> Path:
+    """A safe path for checkpoint ``name`` in ``run_dir/checkpoints`` (created if missing)."""
+    ckpt_dir = run_dir / "checkpoints"
+    ckpt_dir.mkdir(parents=True, exist_ok=True)
+    return safe_child(ckpt_dir, name)
+
+
+def record_checkpoint(run_dir: Path, name: str, step: int | None) -> None:
+    """Remember the step a checkpoint was saved at (shown by checkpoint listings)."""
+    import time
+
+    ckpt_dir = run_dir / "checkpoints"
+    meta = read_ckpt_meta(ckpt_dir)
+    meta[name] = {"step": step, "time": time.time()}
+    write_ckpt_meta(ckpt_dir, meta)

@@ -13,7 +13,7 @@ import time
 from collections.abc import Mapping
 from pathlib import Path
 
-from .paths import read_ckpt_meta, safe_child, write_ckpt_meta
+from .paths import checkpoint_file, record_checkpoint
 from .records import MetricWriter
 from .schema import write_tx
 
@@ -54,15 +54,10 @@ class WorkerReporter:
             self._dirty = True
 
     def checkpoint_path(self, name: str) -> Path:
-        ckpt_dir = self.run_dir / "checkpoints"
-        ckpt_dir.mkdir(parents=True, exist_ok=True)
-        return safe_child(ckpt_dir, name)
+        return checkpoint_file(self.run_dir, name)
 
     def checkpoint_saved(self, name: str, step: int | None = None) -> None:
-        ckpt_dir = self.run_dir / "checkpoints"
-        meta = read_ckpt_meta(ckpt_dir)
-        meta[name] = {"step": step, "time": time.time()}
-        write_ckpt_meta(ckpt_dir, meta)
+        record_checkpoint(self.run_dir, name, step)
         self.info(f"checkpoint {name} saved" + (f" at step {step}" if step is not None else ""))
 
     def should_stop(self) -> bool:

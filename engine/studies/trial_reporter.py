@@ -16,12 +16,11 @@ import math
 import sqlite3
 import sys
 import threading
-import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from ..paths import read_ckpt_meta, safe_child, write_ckpt_meta
+from ..paths import checkpoint_file, record_checkpoint
 from ..records import MetricWriter, decode_value
 
 
@@ -74,15 +73,10 @@ class TrialReporter:
             self._on_progress(fraction, message)
 
     def checkpoint_path(self, name: str) -> Path:
-        ckpt_dir = self.run_dir / "checkpoints"
-        ckpt_dir.mkdir(parents=True, exist_ok=True)
-        return safe_child(ckpt_dir, name)
+        return checkpoint_file(self.run_dir, name)
 
     def checkpoint_saved(self, name: str, step: int | None = None) -> None:
-        ckpt_dir = self.run_dir / "checkpoints"
-        meta = read_ckpt_meta(ckpt_dir)
-        meta[name] = {"step": step, "time": time.time()}
-        write_ckpt_meta(ckpt_dir, meta)
+        record_checkpoint(self.run_dir, name, step)
 
     def should_stop(self) -> bool:
         return self.pruned_at is not None or self._outer_stop()
