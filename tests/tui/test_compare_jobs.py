@@ -77,3 +77,45 @@ async def test_jobs_filter_detail_and_result_table(seeded):
         assert result.row_count == 5
         last = str(result.get_row_at(4))
         assert last.count("★") == 3  # 128 bits best on every metric column
+
+
+async def test_compare_metric_picker(seeded):
+    from textual.widgets import SelectionList
+
+    from tui.screens.metric_picker import MetricPicker
+    from tui.widgets.metric_chart import MetricChart
+
+    app = LabdeckApp(home=seeded)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_for(pilot, lambda: app.screen.loaded)
+        await app.open_compare(["lr-sweep-1e-2", "lr-sweep-3e-2"])
+        cmp = app.screen
+        await wait_for(pilot, lambda: len(cmp.query(MetricChart)) == 3
+                       and cmp.query(MetricChart).first().series, what="default charts")
+        # the shared objective first, then train/loss, then the rest
+        assert list(cmp.curves) == ["val/loss", "train/loss", "val/acc"]
+        colours = [s.rgb for s in cmp.query(MetricChart).first().series]
+        await pilot.press("m")
+        await wait_for(pilot, lambda: isinstance(app.screen, MetricPicker))
+        picker = app.screen
+        sel = picker.query_one(SelectionList)
+        assert picker.keys == ["train/loss", "val/acc", "val/loss"]  # grouped by prefix
+        assert set(sel.selected) == {"val/loss", "train/loss", "val/acc"}
+        sel.deselect("val/acc")
+        sel.deselect("train/loss")
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: list(cmp.curves) == ["val/loss"]
+                       and len(cmp.query(MetricChart)) == 1
+                       and cmp.query(MetricChart).first().series, what="one chart")
+        assert [s.rgb for s in cmp.query(MetricChart).first().series] == colours
+        await pilot.press("m")
+        await wait_for(pilot, lambda: isinstance(app.screen, MetricPicker))
+        app.screen.query_one(SelectionList).select("val/acc")
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: list(cmp.curves) == ["val/loss", "val/acc"],
+                       what="kept order, new one appended")
+        await pilot.press("m")
+        await wait_for(pilot, lambda: isinstance(app.screen, MetricPicker))
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: app.screen is cmp)
+        assert list(cmp.curves) == ["val/loss", "val/acc"]

@@ -19,15 +19,20 @@ from ..widgets.compare_panes import ChartsPane, ConfigDiffPane, FinalTablePane
 from ..widgets.header import LabdeckHeader
 from .base import AreaScreen
 
-MAX_METRICS = 3
+DEFAULT_CHARTS = 3
 WIDE = (100, 34)  # at least this many columns and rows for stacked panes
 
 
-def chart_metrics(comp, objective: str | None) -> list[str]:
-    keys = list(comp.metrics)
-    first = [k for k in keys if k == objective] + [k for k in keys if k.startswith("val/")]
+def default_metrics(keys: list[str], objective: str | None) -> list[str]:
+    """The shared objective, then train/loss and val/loss, then the rest: the first three."""
+    first = [k for k in (objective, "train/loss", "val/loss") if k in keys]
     rest = [k for k in keys if k not in first]
-    return list(dict.fromkeys(first + rest))[:MAX_METRICS]
+    return list(dict.fromkeys(first + rest))[:DEFAULT_CHARTS]
+
+
+def shared_objective(runs: list) -> str | None:
+    objectives = {r.objective for r in runs}
+    return runs[0].objective if len(objectives) == 1 else None
 
 
 class CompareScreen(AreaScreen):
@@ -36,6 +41,7 @@ class CompareScreen(AreaScreen):
         Binding("d", "toggle_diff", "Diff only", id="compare.differing"),
         Binding("b", "toggle_best", "Last/best", id="compare.best"),
         Binding("e", "export", "Export", id="compare.export"),
+        Binding("m", "pick_metrics", "Metrics", id="compare.metrics"),
     ]
 
     def __init__(self) -> None:
@@ -43,6 +49,8 @@ class CompareScreen(AreaScreen):
         self.refs: list = []
         self.comparison = None
         self.curves: dict = {}
+        self.chosen: list[str] | None = None  # None: default_metrics
+        self.objective: str | None = None
         self.differing_only = True
         self.which = "last"
         self.narrow: bool | None = None
@@ -93,11 +101,14 @@ class CompareScreen(AreaScreen):
         engine = self.engine
         comp = await engine.compare(refs)
         runs = [await engine.get_run(rid) for rid in comp.run_ids]
+        if refs != self.refs:
+            self.chosen = None  # a new comparison starts from the defaults
+        self.objective = shared_objective(runs)
         curves = {}
-        for key in chart_metrics(comp, runs[0].objective):
+        for key in self.charted(comp):
             curves[key] = [await engine.read_metric(rid, key, max_points=400)
                            for rid in comp.run_ids]
-        if refs == self.refs and self.comparison is not None and curves.keys() == self.curves.keys() \
+        if refs == self.refs and self.comparison is not None and list(curves) == list(self.curves) \
                 and all(len(a.x) == len(b.x) for k in curves for a, b in
                         zip(curves[k], self.curves[k], strict=True)) \
                 and comp.metrics == self.comparison.metrics:
@@ -107,6 +118,28 @@ class CompareScreen(AreaScreen):
         title.update(f"comparing {len(comp.columns)}: " + "  vs  ".join(comp.columns))
         await self._paint()
         self.loaded = True
+
+    def charted(self, comp) -> list[str]:
+        keys = list(comp.metrics)
+        if self.chosen is None:
+            return default_metrics(keys, self.objective)
+        return [k for k in self.chosen if k in comp.metrics] or default_metrics(
+            keys, self.objective)
+
+    def action_pick_metrics(self) -> None:
+        from .metric_picker import MetricPicker
+
+        comp = self.comparison
+        if comp is None:
+            self.notify("nothing to compare yet", severity="warning")
+            return
+
+        def picked(keys: list[str] | None) -> None:
+            if keys is not None and keys != list(self.curves):
+                self.chosen = keys
+                self._load(list(self.refs))
+
+        self.app.push_screen(MetricPicker(list(comp.metrics), list(self.curves)), picked)
 
     async def _paint(self) -> None:
         comp = self.comparison

@@ -66,14 +66,15 @@ class FinalTablePane(Vertical):
 
 
 class ChartsPane(Vertical):
-    """One overlaid chart per metric, with a legend of run colours."""
+    """One overlaid chart per chosen metric, with a legend of run colours; up to three side by
+    side, more wrap into a second row."""
 
     def compose(self) -> ComposeResult:
         yield Static("", classes="legend")
         yield Vertical(classes="chart-box")
 
     async def show(self, comp: Any, curves: dict[str, list[Any]]) -> None:
-        legend = Text("curves  ")
+        legend = Text("curves (m metrics)  ")
         for i in range(len(comp.columns)):
             legend.append_text(run_label(comp, i))
             legend.append("   ")
@@ -81,6 +82,7 @@ class ChartsPane(Vertical):
         box = self.query_one(".chart-box", Vertical)
         await box.remove_children()
         charts = [MetricChart(key) for key in curves]
+        box.set_class(len(charts) > 3, "wrapped")
         await box.mount_all(charts)
         for chart, (_key, points) in zip(charts, curves.items(), strict=True):
             series = [Series(comp.columns[i], p.x, p.y, run_rgb(comp.run_ids[i]))
