@@ -81,3 +81,27 @@ async def test_delete_with_confirm_and_duplicate(seeded):
         await pilot.press("y")
         await wait_for(pilot, lambda: "baseline" not in [e.name for e in app.screen.experiments],
                        what="deleted")
+
+
+async def test_palette_compare_selected_and_open_areas(seeded):
+    from tui.screens.compare import CompareScreen
+    from tui.screens.studies import StudiesScreen
+
+    app = LabdeckApp(home=seeded)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_for(pilot, lambda: app.screen.loaded)
+        screen = app.screen
+        await pilot.press("space", "down", "space")
+        assert len(screen.selected) == 2
+        await pilot.press("ctrl+p")
+        await pilot.press(*"compare selected")
+        await pilot.pause(0.3)
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, CompareScreen)
+                       and app.screen.comparison is not None, what="compare via palette")
+        assert sorted(app.compare_refs) == sorted(screen.selected)
+        await pilot.press("ctrl+p")
+        await pilot.press(*"open studies")
+        await pilot.pause(0.3)
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, StudiesScreen), what="studies")

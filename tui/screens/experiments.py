@@ -175,7 +175,13 @@ class ExperimentsScreen(AreaScreen):
         name = self._need_current()
         if name:
             self.selected ^= {name}
-            self._render_table()
+            self._selection_changed()
+
+    def _selection_changed(self) -> None:
+        # the palette's "Compare selected experiments" reads it from the app
+        self.app.palette_cache["selected"] = [  # type: ignore[attr-defined]
+            e.name for e in self.visible() if e.name in self.selected]
+        self._render_table()
 
     async def action_compare(self) -> None:
         refs = [e.name for e in self.visible() if e.name in self.selected]
@@ -230,6 +236,7 @@ class ExperimentsScreen(AreaScreen):
     async def _delete(self, name: str) -> None:
         await self.engine.delete_experiment(name)
         self.selected.discard(name)
+        self._selection_changed()
         self.notify(f"deleted experiment {name}")
         self.reload()
 
