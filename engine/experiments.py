@@ -25,7 +25,7 @@ _EXP_LIST_SQL = """
 SELECT e.id, e.name, e.adapter, e.config, e.objective, e.direction, e.tags, e.notes, e.origin,
        e.created, e.updated,
        (SELECT COUNT(*) FROM runs r WHERE r.experiment_id = e.id) AS nruns,
-       lr.id, lr.number, lr.status, j.progress, j.message
+       lr.id, lr.number, lr.status, j.progress, j.message, lr.error
 FROM experiments e
 LEFT JOIN runs lr ON lr.id = (SELECT MAX(id) FROM runs WHERE experiment_id = e.id)
 LEFT JOIN jobs j ON j.id = (SELECT MAX(id) FROM jobs WHERE run_id = lr.id AND type = 'train')
@@ -41,7 +41,7 @@ class ExperimentsMixin:
             direction=row[5], tags=json.loads(row[6] or "[]"), notes=row[7], origin=row[8],
             created=row[9], updated=row[10], runs=row[11], last_run_id=row[12],
             last_run_number=row[13], last_status=row[14], last_progress=row[15],
-            last_message=row[16] or "")
+            last_message=row[16] or "", last_error=row[17])
         if exp.objective:
             agg = "MIN" if exp.direction == "minimize" else "MAX"
             best = await self.store.fetchone(

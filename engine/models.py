@@ -34,6 +34,7 @@ class Experiment(Record):
     last_status: str | None = None
     last_progress: float | None = None
     last_message: str = ""
+    last_error: str | None = None  # the run's error or note ("pruned at step 3")
     best_value: float | None = None
     best_run_number: int | None = None
 

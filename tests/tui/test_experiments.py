@@ -105,3 +105,21 @@ async def test_palette_compare_selected_and_open_areas(seeded):
         await pilot.pause(0.3)
         await pilot.press("enter")
         await wait_for(pilot, lambda: isinstance(app.screen, StudiesScreen), what="studies")
+
+
+async def test_last_run_shows_epoch_and_pruned(seeded):
+    from engine.schema import connect_sync
+
+    conn = connect_sync(seeded / "labdeck.db")
+    with conn:  # the running run reports its epoch; a study-pruned run ends "cancelled"
+        conn.execute("UPDATE jobs SET message='epoch 7/20 step 5/40' WHERE run_id=3")
+        conn.execute("UPDATE runs SET status='cancelled', error='pruned at step 3' WHERE id=2")
+    conn.close()
+    app = LabdeckApp(home=seeded)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_for(pilot, lambda: app.screen.loaded)
+        table = app.screen.query_one("#experiments", DataTable)
+        cells = {str(table.get_row(name)[1]): str(table.get_row(name)[4])
+                 for name in ("lr-sweep-1e-1", "lr-sweep-3e-2", "lr-sweep-1e-2")}
+    assert cells == {"lr-sweep-1e-1": "▶ 62% e7", "lr-sweep-3e-2": "✂ pruned",
+                     "lr-sweep-1e-2": "✓ completed"}

@@ -11,17 +11,9 @@ from textual.widgets import DataTable, Footer, Label, Static
 
 from ..clock import elapsed, fmt_age, fmt_duration, fmt_num
 from ..colors import run_hex
+from ..run_status import status_text
 from ..widgets.header import LabdeckHeader
 from .base import AreaScreen
-from .experiments import STATUS_ICON
-
-
-def status_text(status: str, progress: float | None = None) -> Text:
-    icon = STATUS_ICON.get(status, "?")
-    if status == "running" and progress is not None:
-        return Text(f"{icon} {progress * 100:.0f}%", "bold cyan")
-    style = {"failed": "red", "completed": "green", "cancelled": "yellow"}.get(status, "")
-    return Text(f"{icon} {status}", style)
 
 
 class ExperimentDetailScreen(AreaScreen):
@@ -79,7 +71,7 @@ class ExperimentDetailScreen(AreaScreen):
             s = (r.summary or {}).get(obj or "", {})
             objective = f"{fmt_num(s.get('last'))} / {fmt_num(s.get('best'))}" if s else "-"
             mark = Text("●", run_hex(r.id)) if r.id in self.selected else Text("■", run_hex(r.id))
-            table.add_row(mark, f"#{r.number}", status_text(r.status, r.progress),
+            table.add_row(mark, f"#{r.number}", status_text(r.status, r.progress, r.error, r.message),
                           fmt_num(r.steps), objective, fmt_duration(elapsed(r.started, r.finished)),
                           fmt_age(r.started), key=str(r.id))
         if self.runs:

@@ -11,6 +11,7 @@ from textual.widgets import DataTable, Footer, Input, Label
 
 from ..clock import fmt_age, fmt_num
 from ..filtering import matches
+from ..run_status import status_text
 from ..widgets.header import LabdeckHeader
 from .base import AreaScreen
 from .confirm import ConfirmModal
@@ -21,18 +22,12 @@ SORT_KEYS = {
     "runs": lambda e: e.runs, "last run": lambda e: e.last_status or "",
     "best objective": lambda e: (e.best_value is None, e.best_value or 0.0),
     "updated": lambda e: -e.updated}
-STATUS_ICON = {"running": "▶", "completed": "✓", "failed": "✗", "cancelled": "■",
-               "queued": "…"}
 
 
 def last_run_text(e) -> Text:
     if not e.last_status:
         return Text("-", "dim")
-    icon = STATUS_ICON.get(e.last_status, "?")
-    if e.last_status == "running" and e.last_progress is not None:
-        return Text(f"{icon} {e.last_progress * 100:.0f}%", "bold cyan")
-    style = {"failed": "red", "completed": "green", "cancelled": "yellow"}.get(e.last_status, "")
-    return Text(f"{icon} {e.last_status}", style)
+    return status_text(e.last_status, e.last_progress, e.last_error, e.last_message)
 
 
 def best_text(e) -> str:

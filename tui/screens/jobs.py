@@ -13,10 +13,10 @@ from textual.widgets import DataTable, Footer, Label
 from engine.jobs import FINAL
 
 from ..clock import elapsed, eta, fmt_duration
+from ..run_status import status_text
 from ..widgets.header import LabdeckHeader
 from .base import AreaScreen
 from .confirm import ConfirmModal
-from .experiment_detail import status_text
 from .job_filter import JobFilter
 
 COLUMNS = ("id", "type", "target", "status", "progress", "elapsed", "ETA", "message")

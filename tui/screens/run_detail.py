@@ -24,11 +24,11 @@ from engine.jobs import FINAL
 
 from ..clock import elapsed, eta, fmt_age, fmt_duration, fmt_num
 from ..colors import run_rgb
+from ..run_status import shown_status, status_text
 from ..widgets.header import LabdeckHeader
 from ..widgets.metric_chart import MetricChart, Series
 from .base import AreaScreen
 from .confirm import ConfirmModal
-from .experiment_detail import status_text
 
 X_AXES = ("step", "epoch", "wall")
 SMOOTHING = (0.0, 0.6, 0.9)
@@ -139,14 +139,15 @@ class RunDetailScreen(AreaScreen):
 
     def _status_line(self) -> None:
         r = self.run
-        parts = [r.label, str(status_text(r.status, r.progress))]
+        parts = [r.label, str(status_text(r.status, r.progress, r.error, r.message))]
         if r.progress is not None and r.status == "running":
             parts.append(f"ETA {fmt_duration(eta(r.started, r.finished, r.status, r.progress))}")
         parts.append(f"{fmt_duration(elapsed(r.started, r.finished))}")
         if r.pid and r.status == "running":
             parts.append(f"pid {r.pid}")
         if r.error:
-            parts.append(f"error: {r.error}")
+            pruned = shown_status(r.status, r.error) == "pruned"
+            parts.append(r.error if pruned else f"error: {r.error}")
         self.query_one("#run-status", Label).update("  ".join(parts))
 
     async def _load_summary(self) -> None:
