@@ -6,6 +6,8 @@ This module is imported when the adapter is listed (TUI, CLI, registry), so it i
 
 from __future__ import annotations
 
+import json
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -16,6 +18,7 @@ from adapters.base import (
     SEARCH_TEXT,
     TRAIN,
     BaseAdapter,
+    ConfigError,
     ConfigSchema,
     EvalResult,
     Field,
@@ -64,7 +67,50 @@ SCHEMA = ConfigSchema((
     Field("log_every", "int", 5, min=1, max=100_000, help="log train/* every N steps"),
     Field("num_threads", "int", 0, min=0, max=256,
           help="torch CPU threads (0 = torch's default)"),
+    Field("backbone", "str", "scratch", choices=("scratch", "siglip"),
+          help="scratch: the small CNN + character text encoder trained from scratch; siglip: "
+               "a local SigLIP model's towers (needs the siglip extra and backbone_path)"),
+    Field("backbone_path", "str", "",
+          help="backbone=siglip: local directory of a SigLIP model saved with save_pretrained "
+               "(never downloaded); its tokenizer is used when it has one"),
+    Field("freeze_backbone", "bool", True,
+          help="backbone=siglip: train only the hash heads (CPU-friendly; features computed "
+               "once); false fine-tunes the towers too"),
 ))
+
+
+SIGLIP_MODEL_TYPES = ("siglip",)
+
+
+def backbone_path_problem(path: Any) -> str | None:
+    """Why ``path`` cannot hold a SigLIP model, or None. Standard library only (config checks)."""
+    if not isinstance(path, str) or not path.strip():
+        return ("required when backbone=siglip: a local directory holding a SigLIP model "
+                "saved with save_pretrained (config.json + weights)")
+    p = Path(path).expanduser()
+    if not p.is_dir():
+        return f"not a directory: {path}" if p.exists() else f"no such directory: {path}"
+    cfg = p / "config.json"
+    if not cfg.is_file():
+        return f"no config.json in {path} (expected a model saved with save_pretrained)"
+    try:
+        model_type = json.loads(cfg.read_text("utf-8")).get("model_type")
+    except (OSError, ValueError) as exc:
+        return f"unreadable config.json in {path}: {exc}"
+    if model_type not in SIGLIP_MODEL_TYPES:
+        return (f"{path} holds a {model_type!r} model; supported: "
+                f"{', '.join(SIGLIP_MODEL_TYPES)}")
+    return None
+
+
+def _check_backbone(config: Mapping[str, Any] | None, errors: dict[str, str]) -> None:
+    """Cross-field check: backbone=siglip needs a backbone_path holding a SigLIP model."""
+    raw = {**SCHEMA.defaults(), **dict(config or {})}
+    if raw.get("backbone") != "siglip" or "backbone_path" in errors:
+        return
+    problem = backbone_path_problem(raw.get("backbone_path"))
+    if problem:
+        errors["backbone_path"] = problem
 
 
 class VLMQuantizationAdapter(BaseAdapter):
@@ -82,6 +128,19 @@ class VLMQuantizationAdapter(BaseAdapter):
     @classmethod
     def config_schema(cls) -> ConfigSchema:
         return SCHEMA
+
+    @classmethod
+    def validate_config(cls, config: Mapping[str, Any] | None) -> dict[str, Any]:
+        errors: dict[str, str] = {}
+        out: dict[str, Any] = {}
+        try:
+            out = SCHEMA.validate(config)
+        except ConfigError as exc:
+            errors.update(exc.errors)
+        _check_backbone(config, errors)
+        if errors:
+            raise ConfigError(errors)
+        return out
 
     @classmethod
     def get_search_ranges(cls) -> dict[str, SearchRange]:

@@ -41,8 +41,37 @@ def subset(items: list[Item], ratio: float, seed: int) -> list[Item]:
     return [items[i] for i in sorted(order[:n])]
 
 
+def is_siglip(config: dict[str, Any]) -> bool:
+    return config.get("backbone", "scratch") == "siglip"
+
+
 def build_model(config: dict[str, Any], vocab_size: int) -> CrossModalHasher:
+    """The scratch encoders (vocab_size = the char tokenizer's) or, for backbone=siglip, the
+    towers loaded from backbone_path (vocab_size unused: the text model's own applies)."""
+    if is_siglip(config):
+        from .siglip import build_siglip_model
+
+        return build_siglip_model(config)
     return CrossModalHasher(vocab_size, hash_dim=config["hash_dim"], width=config["width"])
+
+
+def build_tokenizer(config: dict[str, Any], texts: Sequence[str], model=None,
+                    info: Callable[[str], None] | None = None):
+    """A char tokenizer over ``texts``; backbone=siglip: the model directory's tokenizer when
+    it has one (``model`` is the built SiglipHasher's backbone source)."""
+    if is_siglip(config):
+        from .siglip import build_tokenizer as siglip_tokenizer
+
+        return siglip_tokenizer(config, texts, model.backbone, info)
+    return CharTokenizer.build(texts)
+
+
+def tokenizer_from_state(state: dict[str, Any]):
+    if is_siglip(state["config"]):
+        from .siglip import tokenizer_from_state as siglip_from_state
+
+        return siglip_from_state(state)
+    return CharTokenizer(list(state["vocab"]), int(state["max_len"]))
 
 
 def save_checkpoint(path: Path, model, tokenizer: CharTokenizer, config: dict[str, Any],
@@ -64,8 +93,12 @@ def load_checkpoint(path: Path) -> tuple[CrossModalHasher, CharTokenizer, dict[s
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint not found: {path}")
     state = torch.load(path, map_location="cpu", weights_only=True)
-    tok = CharTokenizer(list(state["vocab"]), int(state["max_len"]))
-    model = build_model(state["config"], len(tok))
+    if is_siglip(state["config"]):
+        model = build_model(state["config"], 0)
+        tok = tokenizer_from_state(state)
+    else:
+        tok = CharTokenizer(list(state["vocab"]), int(state["max_len"]))
+        model = build_model(state["config"], len(tok))
     model.load_state_dict(state["model"])
     model.eval()
     return model, tok, state

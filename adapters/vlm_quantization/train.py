@@ -27,12 +27,14 @@ from .losses import hash_loss
 from .model import bit_lengths, images_to_tensor
 from .runtime import (
     build_model,
+    build_tokenizer,
+    is_siglip,
     load_dataset,
     save_checkpoint,
     split_captions,
     subset,
+    tokenizer_from_state,
 )
-from .tokenizer import CharTokenizer
 
 OBJECTIVE_BITS = 64
 
@@ -73,23 +75,34 @@ def train(cfg: dict[str, Any], reporter, resume_from: Path | None = None) -> dic
     data = load_dataset(cfg, info=reporter.info)
     items = subset(data.train, cfg["subset_ratio"], cfg["seed"])
     state = None
+    # backbone=siglip: the towers load first (the tokenizer depends on them)
+    model = build_model(cfg, 0) if is_siglip(cfg) else None
     if resume_from is not None:
         state = torch.load(Path(resume_from), map_location="cpu", weights_only=True)
-        tok = CharTokenizer(list(state["vocab"]), int(state["max_len"]))
+        tok = tokenizer_from_state(state)
     else:
-        tok = CharTokenizer.build([c for it in items for c in it.captions])
+        tok = build_tokenizer(cfg, [c for it in items for c in it.captions], model, reporter.info)
     bits = bit_lengths(cfg["hash_dim"])
-    model = build_model(cfg, len(tok))
+    if model is None:
+        model = build_model(cfg, len(tok))
+    else:
+        reporter.info(f"backbone siglip from {cfg['backbone_path']} "
+                      f"({'frozen: training the hash heads only' if model.freeze else 'fine-tuned'}"
+                      f"; images resized to {model.image_size} px)")
     images = images_to_tensor(np.stack([it.image for it in items]))
     cap_ids = tok.encode_batch([c for it in items for c in it.captions])
     cap_start = torch.tensor(np.cumsum([0] + [len(it.captions) for it in items])[:-1])
     cap_count = torch.tensor([len(it.captions) for it in items])
     labels = torch.tensor([it.label for it in items])
+    if getattr(model, "freeze", False):  # frozen towers: their features never change
+        reporter.progress(0.0, f"encoding {len(items)} training items with the frozen towers")
+        images, cap_ids = model.precompute(images, cap_ids)
     bs = min(cfg["batch_size"], len(items))
     steps_per_epoch = max(1, len(items) // bs)
     epochs = cfg["epochs"]
     total_steps = steps_per_epoch * epochs
-    opt = torch.optim.AdamW(model.parameters(), lr=cfg["lr"], weight_decay=cfg["weight_decay"])
+    opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=cfg["lr"],
+                            weight_decay=cfg["weight_decay"])
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt, _lr_lambda(total_steps, min(100, max(1, total_steps // 10))))
     start_epoch, skip_steps, step, best = 0, 0, 0, -1.0
