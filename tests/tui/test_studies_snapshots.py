@@ -197,3 +197,38 @@ def test_snapshot_study_form_with_error_80x24(studies_home, snap_compare):
         await pilot.pause(0.2)
 
     assert snap_compare(app, terminal_size=(80, 24), run_before=run_before)
+
+
+async def test_running_trial_duration_ticks_without_engine_calls(studies_home, monkeypatch):
+    app = LabdeckApp(home=studies_home)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await _detail(app, "lr-live")(pilot)
+        table = app.screen.query_one("#trials", DataTable)
+        assert str(table.get_cell("4", "duration")) == "50m00s"
+        calls = []
+        real = app.engine.study_trials
+
+        async def counted(*a, **kw):
+            calls.append(a)
+            return await real(*a, **kw)
+
+        monkeypatch.setattr(app.engine, "study_trials", counted)
+        monkeypatch.setenv("LABDECK_FROZEN_NOW", str(FROZEN_NOW + 95))
+        await wait_for(pilot, lambda: str(table.get_cell("4", "duration")) == "51m35s",
+                       timeout=5, what="the running trial's duration to move with the clock")
+        assert not calls
+
+
+def test_eta_counts_down_while_a_trial_runs(monkeypatch):
+    from types import SimpleNamespace as NS
+
+    from tui.screens.study_format import eta_seconds
+
+    study = NS(status="running", counts={"left": 2, "running": 1}, settings={"workers": 1})
+    done = [NS(state="complete", started=0.0, finished=100.0)]
+    running = NS(state="running", started=1000.0, finished=None)
+    etas = []
+    for t in (1000.0, 1030.0, 1100.0, 1500.0):
+        monkeypatch.setenv("LABDECK_FROZEN_NOW", str(t))
+        etas.append(eta_seconds(study, [*done, running]))
+    assert etas == [300.0, 270.0, 200.0, 200.0]  # an overdue trial adds nothing

@@ -15,6 +15,7 @@ from ..widgets.study_chart import ObjectiveChart
 from .base import AreaScreen
 from .studies import StudyActions
 from .study_format import (
+    ACTIVE,
     arrow,
     best_params_text,
     best_so_far,
@@ -23,6 +24,7 @@ from .study_format import (
     searched_params,
     trial_cells,
     trial_sort_key,
+    trial_time_text,
 )
 
 WIDE = (100, 34)  # at least this many columns and rows for side-by-side panes
@@ -55,6 +57,24 @@ class StudyDetailScreen(StudyActions, AreaScreen):
         self.sort_reverse = False
         self.narrow: bool | None = None
         self.loaded = False
+
+    def on_mount(self) -> None:
+        self.set_interval(1.0, self._tick)
+
+    def _tick(self) -> None:
+        """Once a second while the study runs: the progress line's ETA and the running trials'
+        durations move with the clock (no engine call; data changes reload as usual)."""
+        study = self.study
+        if study is None or study.status not in ACTIVE or not self.is_current:
+            return
+        self.query_one("#study-progress", Label).update(progress_line(study, self.trials))
+        for table in self.query("#trials").results(DataTable):
+            for t in self.trials:
+                if t.state == "running":
+                    try:
+                        table.update_cell(str(t.number), "duration", trial_time_text(t))
+                    except Exception:  # the row or column is being rebuilt
+                        pass
 
     def current_study(self) -> str | None:
         return self.study_name

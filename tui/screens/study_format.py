@@ -50,16 +50,22 @@ def trial_duration(t: Any) -> float | None:
 
 
 def eta_seconds(study: Any, trials: list) -> float | None:
-    """Mean duration of the finished trials times the trials still to run, over the workers."""
+    """The mean duration of the finished trials for each trial still to run, plus what the
+    running trials have left of it, over the workers: it counts down between trials."""
     if study.status not in ACTIVE:
         return None
     done = [d for t in trials if t.state in ("complete", "pruned")
             and (d := trial_duration(t)) is not None]
     if not done:
         return None
-    left = study.counts.get("left", 0) + study.counts.get("running", 0)
+    mean = sum(done) / len(done)
+    running = [t for t in trials if t.state == "running"]
+    # a running trial not yet in the mirror (or without a start) counts as a whole one
+    unseen = max(0, study.counts.get("running", 0) - len(running))
+    left = (study.counts.get("left", 0) + unseen) * mean
+    left += sum(max(0.0, mean - (trial_duration(t) or 0.0)) for t in running)
     workers = max(1, int(study.settings.get("workers") or 1))
-    return sum(done) / len(done) * left / workers
+    return left / workers
 
 
 def progress_line(study: Any, trials: list) -> Text:
@@ -94,9 +100,14 @@ def trial_cells(t: Any, params: list[str], best: int | None) -> list[Text]:
     cells = [star, Text(f"#{t.number}", style),
              Text(f"{TRIAL_ICON.get(t.state, '?')} {t.state}", style), value_text]
     cells += [Text(fmt_param(t.params.get(p)), style) for p in params]
-    d = trial_duration(t)
-    cells.append(Text(f"{d:.1f}s" if d is not None and d < 10 else fmt_duration(d), style))
+    cells.append(trial_time_text(t))
     return cells
+
+
+def trial_time_text(t: Any) -> Text:
+    d = trial_duration(t)
+    return Text(f"{d:.1f}s" if d is not None and d < 10 else fmt_duration(d),
+                TRIAL_STYLE.get(t.state, ""))
 
 
 def fmt_param(v: Any) -> str:
