@@ -70,6 +70,14 @@ def run_study(home: Path, adapter: type[BaseAdapter], n: int) -> tuple[dict, str
     return out, storage
 
 
+@pytest.fixture(autouse=True)
+def _restore_registry(monkeypatch):
+    """Adapters registered here are for this module only (other tests list adapters)."""
+    import engine.registry as registry
+
+    monkeypatch.setattr(registry, "_extra", dict(registry._extra))
+
+
 @pytest.fixture(params=["sql", "api"])
 def path(request, monkeypatch) -> str:
     """Which path the engine must take: the other one's methods raise."""

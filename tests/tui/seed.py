@@ -6,7 +6,6 @@ import asyncio
 import json
 import math
 import os
-import sys
 from pathlib import Path
 
 from engine.api import Engine
@@ -15,13 +14,15 @@ from engine.schema import connect_sync
 
 FROZEN_NOW = 1_750_000_000.0
 REPO = Path(__file__).resolve().parents[2]
-TOY = f"{sys.executable} -m engine.examples.toy_train --lr {{lr}} --steps {{steps}} --sleep 0.01"
+# path-independent, so snapshots match in any checkout: the script adapter puts labdeck's
+# interpreter first on PATH, and workers get the repository on PYTHONPATH
+TOY = "python -m engine.examples.toy_train --lr {lr} --steps {steps} --sleep 0.01"
 SWEEP = (("lr-sweep-1e-2", 0.01, "completed"), ("lr-sweep-3e-2", 0.03, "completed"),
          ("lr-sweep-1e-1", 0.1, "running"))
 
 
 def toy_config(lr: float, steps: int = 200) -> dict:
-    return {"command": TOY, "cwd": str(REPO), "lr": lr, "steps": steps}
+    return {"command": TOY, "cwd": "/tmp", "lr": lr, "steps": steps}
 
 
 async def _create(home: Path) -> None:
