@@ -171,11 +171,18 @@ async def test_median_pruner_prunes_bad_trials(home: Path) -> None:
         await run_study(engine, "prune")
         study = await engine.get_study("prune", refresh=True)
         trials = await engine.study_trials("prune")
+        pruned_runs = {t.number: await engine.get_run(t.run_id) for t in trials
+                       if t.state == "pruned"}
     pruned = [t for t in trials if t.state == "pruned"]
     assert pruned, [(t.params, t.state) for t in trials]
+    assert study.status == "completed"
     for t in pruned:
         assert t.params["lr"] == 0.00001
         assert len(t.intermediate) < 10  # stopped before the end (10 reports when complete)
+        # the note survives the end-of-study re-mirror from Optuna (which has no note)
+        assert t.error and t.error.startswith("pruned at step"), t
+        run = pruned_runs[t.number]
+        assert (run.status, run.error) == ("cancelled", t.error)
     assert study.counts["pruned"] == len(pruned)
     assert study.best_params == {"lr": 0.2}
 

@@ -73,6 +73,9 @@ def set_status(conn: sqlite3.Connection, study_id: int, status: str,
 
 def mirror_upsert(conn: sqlite3.Connection, study_id: int, t: EngineTrial,
                   run_id: int | None) -> None:
+    """Insert or update the trial's row. A row re-mirrored from the engine without an error
+    keeps the note labdeck wrote for the same state: the engine is told a pruned trial's
+    state only, so "pruned at step N" lives in this table alone."""
     if t.state == "waiting":
         return
     conn.execute(
@@ -82,7 +85,8 @@ def mirror_upsert(conn: sqlite3.Connection, study_id: int, t: EngineTrial,
         " params=excluded.params, value=excluded.value, intermediate=excluded.intermediate,"
         " run_id=COALESCE(excluded.run_id, trials.run_id), pid=excluded.pid,"
         " host=excluded.host, started=COALESCE(trials.started, excluded.started),"
-        " finished=excluded.finished, error=excluded.error",
+        " finished=excluded.finished, error=CASE WHEN excluded.error IS NULL"
+        " AND excluded.state = trials.state THEN trials.error ELSE excluded.error END",
         (study_id, t.number, t.state, dumps_safe(t.params), t.value,
          json.dumps(t.intermediate), run_id, t.attrs.get("pid"), t.attrs.get("host"),
          t.started, t.finished, t.attrs.get("error")))

@@ -233,7 +233,8 @@ class StudyWorker:
                                   if value is None else "objective is NaN")
         else:
             state, run_status = "complete", "completed"
-        # a pruned trial's note stays in labdeck's mirror: one storage write less per trial
+        # a pruned trial's note goes to labdeck's mirror only (one storage write less per
+        # trial); mirror_upsert keeps it when a sweep re-mirrors the trial from the engine
         self.engine.tell(handle, state, value if state == "complete" else None,
                          end_attrs if state == "failed" else None)
         final = EngineTrial(handle.number, state, params,
