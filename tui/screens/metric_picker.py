@@ -51,8 +51,7 @@ class MetricPicker(ModalScreen[list[str] | None]):
                                      key in self.chosen))
             last_prefix = prefix
         with Vertical(classes="dialog metric-picker"):
-            yield Label(f"Metrics to chart (up to {MAX_CHARTS})   space toggles  ctrl+s applies"
-                        "  esc cancels")
+            yield Label(f"Charted metrics (up to {MAX_CHARTS}): space toggles, ctrl+s applies")
             yield SelectionList[str](*options, id="metric-list")
             with Horizontal(classes="buttons"):
                 yield Button("Apply (ctrl+s)", variant="primary", id="apply")
