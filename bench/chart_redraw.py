@@ -1,6 +1,6 @@
 """Redraw time of a 1M-point metric: downsampled read (what the TUI does) vs raw points.
 
-Seeds one run with 1,000,000 points of one key through engine.records.MetricWriter in a temp
+Seeds one run with 1,000,000 points of one key through engine.metric_writer.MetricWriter in a temp
 home, then times, in the same process: (a) the TUI path: ``engine.read_metric(max_points=...)``
 plus a plotext build at 120x30; (b) the baseline: read every point and plot them all.
 
@@ -23,7 +23,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from textual_plotext.plot import Plot  # noqa: E402
 
 from engine.api import Engine  # noqa: E402
-from engine.records import MetricWriter, get_or_create_experiment, insert_run  # noqa: E402
+from engine.metric_writer import MetricWriter  # noqa: E402
+from engine.records import get_or_create_experiment, insert_run  # noqa: E402
 from engine.schema import connect_sync, write_tx  # noqa: E402
 
 

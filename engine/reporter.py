@@ -13,8 +13,8 @@ import time
 from collections.abc import Mapping
 from pathlib import Path
 
+from .metric_writer import MetricWriter
 from .paths import checkpoint_file, record_checkpoint
-from .records import MetricWriter
 from .schema import write_tx
 
 

@@ -21,7 +21,8 @@ import threading
 from collections.abc import Mapping
 from typing import Any
 
-from .records import MetricWriter, finish_run, get_or_create_experiment, insert_run
+from .metric_writer import MetricWriter
+from .records import finish_run, get_or_create_experiment, insert_run
 from .schema import connect_sync, write_tx
 from .settings import load_settings
 

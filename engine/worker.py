@@ -15,8 +15,9 @@ import traceback
 from pathlib import Path
 from typing import Any
 
+from .metric_writer import MetricWriter
 from .paths import safe_child
-from .records import HOST, MetricWriter, dumps_safe, finish_run, now
+from .records import HOST, dumps_safe, finish_run, now
 from .registry import get_adapter_class
 from .reporter import WorkerReporter
 from .schema import connect_sync, write_tx

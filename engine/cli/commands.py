@@ -227,4 +227,4 @@ async def adapters(args) -> int:
     return 0
 
 
-from . import run_cmds  # noqa: E402,F401 - registers the run/job/search handlers
+from . import run_cmds, search_cmds  # noqa: E402,F401 - register the other handlers

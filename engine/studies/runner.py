@@ -24,7 +24,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from ..records import HOST, MetricWriter, finish_run, insert_run, now
+from ..metric_writer import MetricWriter
+from ..records import HOST, finish_run, insert_run, now
 from ..registry import get_adapter_class
 from ..schema import connect_sync, write_tx
 from ..settings import Settings, load_settings

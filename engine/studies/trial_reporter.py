@@ -20,8 +20,9 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from ..metric_writer import MetricWriter
 from ..paths import checkpoint_file, record_checkpoint
-from ..records import MetricWriter, decode_value
+from ..records import decode_value
 
 
 class TrialReporter:
