@@ -22,8 +22,7 @@ CMD="python -m engine.examples.toy_train --lr {lr} --steps 60 --sleep 0"
 echo "smoke: script adapter loop ok"
 
 if "$L" exp adapters --json | grep -q '"vlm_quantization"'; then
-  "$L" exp create smoke-vlm --adapter vlm_quantization --set epochs=1 --set n_train=400 \
-      >/dev/null 2>&1 || "$L" exp create smoke-vlm --adapter vlm_quantization --set epochs=1 >/dev/null
+  "$L" exp create smoke-vlm --adapter vlm_quantization --set epochs=1 --set n_train=400 >/dev/null
   "$L" run start smoke-vlm --wait >/dev/null
   "$L" eval smoke-vlm/1 --wait >/dev/null
   "$L" index build smoke-vlm/1 --wait >/dev/null
