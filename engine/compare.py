@@ -50,7 +50,7 @@ class CompareMixin:
         config = {k: [r.config.get(k) for r in runs] for k in keys}
         differing = [k for k, vals in config.items() if len({repr(v) for v in vals}) > 1]
         metrics: dict[str, dict[str, Any]] = {}
-        summaries = [await self.run_summary(r.id) for r in runs]  # type: ignore[attr-defined]
+        summaries = [await self._summary(r) for r in runs]  # type: ignore[attr-defined]
         all_keys = sorted({k for s in summaries for k in s})
         for key in all_keys:
             direction = direction_for(key, runs[0].objective, runs[0].direction)

@@ -16,7 +16,3 @@ def direction_for(key: str, objective: str | None = None, objective_direction: s
         return objective_direction
     leaf = key.rsplit("/", 1)[-1]
     return "minimize" if _MIN_TOKENS.search(leaf) else "maximize"
-
-
-def is_better(a: float, b: float, direction: str) -> bool:
-    return a < b if direction == "minimize" else a > b

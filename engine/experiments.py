@@ -25,41 +25,36 @@ _EXP_LIST_SQL = """
 SELECT e.id, e.name, e.adapter, e.config, e.objective, e.direction, e.tags, e.notes, e.origin,
        e.created, e.updated,
        (SELECT COUNT(*) FROM runs r WHERE r.experiment_id = e.id) AS nruns,
-       lr.id, lr.number, lr.status, j.progress, j.message, lr.error
+       lr.id, lr.number, lr.status, j.progress, j.message, lr.error,
+       CASE WHEN e.direction = 'minimize' THEN (SELECT MIN(m.value) {points})
+            ELSE (SELECT MAX(m.value) {points}) END,
+       CASE WHEN e.direction = 'minimize'
+            THEN (SELECT r.number {points} ORDER BY m.value, r.number LIMIT 1)
+            ELSE (SELECT r.number {points} ORDER BY m.value DESC, r.number LIMIT 1) END
 FROM experiments e
 LEFT JOIN runs lr ON lr.id = (SELECT MAX(id) FROM runs WHERE experiment_id = e.id)
 LEFT JOIN jobs j ON j.id = (SELECT MAX(id) FROM jobs WHERE run_id = lr.id AND type = 'train')
-"""
+""".format(points="FROM metrics m JOIN metric_keys k ON k.id = m.key_id JOIN runs r"
+           " ON r.id = k.run_id WHERE r.experiment_id = e.id AND k.key = e.objective"
+           " AND m.value IS NOT NULL")
+
+
+def _exp_from_row(row: tuple) -> Experiment:
+    return Experiment(
+        id=row[0], name=row[1], adapter=row[2], config=loads(row[3], {}), objective=row[4],
+        direction=row[5], tags=json.loads(row[6] or "[]"), notes=row[7], origin=row[8],
+        created=row[9], updated=row[10], runs=row[11], last_run_id=row[12],
+        last_run_number=row[13], last_status=row[14], last_progress=row[15],
+        last_message=row[16] or "", last_error=row[17], best_value=row[18],
+        best_run_number=row[19])
 
 
 class ExperimentsMixin:
     store: Store
 
-    async def _exp_from_row(self, row: tuple) -> Experiment:
-        exp = Experiment(
-            id=row[0], name=row[1], adapter=row[2], config=loads(row[3], {}), objective=row[4],
-            direction=row[5], tags=json.loads(row[6] or "[]"), notes=row[7], origin=row[8],
-            created=row[9], updated=row[10], runs=row[11], last_run_id=row[12],
-            last_run_number=row[13], last_status=row[14], last_progress=row[15],
-            last_message=row[16] or "", last_error=row[17])
-        if exp.objective:
-            agg = "MIN" if exp.direction == "minimize" else "MAX"
-            best = await self.store.fetchone(
-                f"SELECT {agg}(m.value) FROM metrics m JOIN metric_keys k ON k.id=m.key_id"
-                " JOIN runs r ON r.id=k.run_id WHERE r.experiment_id=? AND k.key=?",
-                (exp.id, exp.objective))
-            if best and best[0] is not None:
-                exp.best_value = best[0]
-                num = await self.store.fetchone(
-                    "SELECT r.number FROM metrics m JOIN metric_keys k ON k.id=m.key_id"
-                    " JOIN runs r ON r.id=k.run_id WHERE r.experiment_id=? AND k.key=?"
-                    " AND m.value=? ORDER BY r.number LIMIT 1", (exp.id, exp.objective, best[0]))
-                exp.best_run_number = num[0] if num else None
-        return exp
-
     async def list_experiments(self) -> list[Experiment]:
         rows = await self.store.fetchall(_EXP_LIST_SQL + " ORDER BY e.updated DESC")
-        return [await self._exp_from_row(r) for r in rows]
+        return [_exp_from_row(r) for r in rows]
 
     async def get_experiment(self, ref: str | int) -> Experiment:
         if isinstance(ref, int) or (isinstance(ref, str) and ref.isdigit()):
@@ -69,7 +64,7 @@ class ExperimentsMixin:
             row = await self.store.fetchone(_EXP_LIST_SQL + " WHERE e.name=?", (ref,))
         if row is None:
             raise NotFoundError(f"no experiment {ref!r}")
-        return await self._exp_from_row(row)
+        return _exp_from_row(row)
 
     def validate_experiment(self, adapter: str, config: dict[str, Any] | None,
                             objective: str | None = None,

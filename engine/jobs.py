@@ -9,11 +9,11 @@ from typing import Any
 
 from .experiments import NotFoundError
 from .models import EvalRecord, IndexRecord, Job, dumps, loads
+from .records import FINAL_STATUSES as FINAL
 from .records import HOST, now
 from .registry import get_adapter_class
 from .store import Store
 
-FINAL = ("completed", "failed", "cancelled")
 _JOB_SQL = ("SELECT id, type, status, run_id, target, params, progress, message, result, error,"
             " exit_code, pid, host, heartbeat, cancel_requested, created, started, finished"
             " FROM jobs")

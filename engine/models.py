@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from .records import _json_safe
+from .records import _json_safe, loads  # noqa: F401 - loads: re-exported
+from .records import dumps_safe as dumps  # noqa: F401 - re-exported
 
 
 class Record:
@@ -153,15 +153,3 @@ class IndexRecord(Record):
     job_id: int | None
     info: dict[str, Any]
     created: float
-
-
-def loads(text: str | None, default: Any = None) -> Any:
-    if not text:
-        return default
-    from .records import json_load_floats
-
-    return json_load_floats(text)
-
-
-def dumps(obj: Any) -> str:
-    return json.dumps(_json_safe(obj))

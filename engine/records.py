@@ -27,11 +27,6 @@ def now() -> float:
     return time.time()
 
 
-def _encode_value(v: float) -> float | None:
-    v = float(v)
-    return None if math.isnan(v) else v
-
-
 def decode_value(v: float | None) -> float:
     return math.nan if v is None else v
 
@@ -94,9 +89,8 @@ def summarize_run(conn: sqlite3.Connection, run_id: int) -> dict[str, dict[str, 
         best = vmin if direction == "minimize" else vmax
         best_step = None
         if best is not None:
-            order = "ASC"
             best_step = conn.execute(
-                f"SELECT step FROM metrics WHERE key_id=? AND value=? ORDER BY step {order} LIMIT 1",
+                "SELECT step FROM metrics WHERE key_id=? AND value=? ORDER BY step LIMIT 1",
                 (key_id, best)).fetchone()[0]
         out[key] = {
             "last": decode_value(last), "min": decode_value(vmin), "max": decode_value(vmax),
@@ -144,9 +138,10 @@ def _json_safe(obj: Any) -> Any:
     return obj
 
 
-def json_load_floats(text: str | None) -> Any:
+def loads(text: str | None, default: Any = None) -> Any:
+    """JSON written by ``dumps_safe`` (NaN/inf restored); ``default`` for empty text."""
     if not text:
-        return None
+        return default
     return _restore(json.loads(text))
 
 
@@ -164,7 +159,8 @@ def _restore(obj: Any) -> Any:
     return obj
 
 
-dumps_safe = lambda obj: json.dumps(_json_safe(obj))  # noqa: E731
+def dumps_safe(obj: Any) -> str:
+    return json.dumps(_json_safe(obj))
 
 
 def pid_alive(pid: int | None) -> bool:

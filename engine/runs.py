@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 from typing import Any
 
@@ -155,7 +154,9 @@ class RunsMixin:
 
     async def run_summary(self, run_id: int) -> dict[str, dict[str, Any]]:
         """The stored end-of-run summary, or a live one computed now for a running run."""
-        run = await self.get_run(run_id)
+        return await self._summary(await self.get_run(run_id))
+
+    async def _summary(self, run: Run) -> dict[str, dict[str, Any]]:
         if run.summary is not None:
             return run.summary
         import asyncio
@@ -166,7 +167,7 @@ class RunsMixin:
         def compute() -> dict:
             conn = connect_sync(self.settings.db_path)  # type: ignore[attr-defined]
             try:
-                return summarize_run(conn, run_id)
+                return summarize_run(conn, run.id)
             finally:
                 conn.close()
 
@@ -213,7 +214,3 @@ def tail_lines(path: Path, lines: int) -> list[str]:
         data = fh.read().decode("utf-8", errors="replace")
     out = data.splitlines()
     return out[-lines:]
-
-
-def finite(v: float | None) -> bool:
-    return v is not None and not math.isnan(v) and not math.isinf(v)

@@ -287,10 +287,6 @@ class Scheduler:
             finish_run(conn, row[0], status, reason if status == "failed" else None)
         self.state.events.append(f"job {job_id} {status}: {reason}")
 
-    def shutdown_children(self) -> None:
-        """Forget children without killing them: workers outlive their scheduler."""
-        self._tracked.clear()
-
 
 def _killpg(pid: int, sig: int) -> None:
     try:

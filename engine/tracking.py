@@ -68,6 +68,14 @@ _current: TrackedRun | None = None
 _hooked = False
 
 
+def _new_run(conn, experiment: str, config: Mapping[str, Any] | None) -> int:
+    """A running "tracking" run of this process in a (created if missing) script experiment."""
+    exp_id = get_or_create_experiment(conn, experiment, "script", {})
+    with write_tx(conn):
+        run_id, _ = insert_run(conn, exp_id, config or {}, "running", "tracking", pid=os.getpid())
+    return run_id
+
+
 def init(experiment: str | None = None, config: Mapping[str, Any] | None = None,
          home: str | None = None, flush_every_s: float = 0.25) -> TrackedRun:
     """Start (or, inside a labdeck job, attach to) a run and make it the current one."""
@@ -81,11 +89,7 @@ def init(experiment: str | None = None, config: Mapping[str, Any] | None = None,
         run_id, attached = int(env_run), True
     else:
         name = experiment or os.path.splitext(os.path.basename(sys.argv[0] or "script"))[0]
-        exp_id = get_or_create_experiment(conn, name, "script", {})
-        with write_tx(conn):
-            run_id, _ = insert_run(conn, exp_id, config or {}, "running", "tracking",
-                                   pid=os.getpid())
-        attached = False
+        run_id, attached = _new_run(conn, name, config), False
         settings.run_dir(run_id).mkdir(parents=True, exist_ok=True)
     writer = MetricWriter(conn, run_id, flush_every_s=flush_every_s)
     _current = TrackedRun(run_id, writer, attached, conn)
@@ -98,9 +102,7 @@ def start_run(experiment: str, config: Mapping[str, Any] | None = None,
     """A standalone run (never attaches), usable as a context manager."""
     settings = load_settings(home)
     conn = connect_sync(settings.db_path)
-    exp_id = get_or_create_experiment(conn, experiment, "script", {})
-    with write_tx(conn):
-        run_id, _ = insert_run(conn, exp_id, config or {}, "running", "tracking", pid=os.getpid())
+    run_id = _new_run(conn, experiment, config)
     return TrackedRun(run_id, MetricWriter(conn, run_id), False, conn)
 
 

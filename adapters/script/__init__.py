@@ -81,9 +81,8 @@ class ScriptAdapter(BaseAdapter):
         for key, value in extra.items():
             if key not in used:
                 errors[key] = "unknown key (not a {placeholder} of command)"
-            elif isinstance(value, bool) or not isinstance(value, (int, float, str)):
-                if not isinstance(value, bool):
-                    errors[key] = f"expected a number, string or bool, got {value!r}"
+            elif not isinstance(value, (int, float, str)):  # bool is an int
+                errors[key] = f"expected a number, string or bool, got {value!r}"
         for name in used - set(extra) - _RESERVED:
             errors[name] = "used by command but has no value"
         if errors:

@@ -14,10 +14,6 @@ from .main import handler
 from .output import emit_json, fmt_age, fmt_duration, fmt_num, table
 
 
-async def _open(args) -> Engine:
-    return await Engine.open(args.home)
-
-
 async def kick(engine: Engine) -> None:
     """Launch queued work now when no scheduler serves the home: one scheduler tick claims and
     starts workers (detached sessions), then gives the lease back."""

@@ -6,11 +6,12 @@ import asyncio
 import sys
 
 from ..api import Engine
+from ..jobs import FINAL
 from ..paths import UnsafePathError
 from ..runs import tail_lines
 from .commands import kick, wait_jobs
 from .main import handler
-from .output import emit_json, fmt_duration, fmt_num, table
+from .output import emit_json, fmt_age, fmt_duration, fmt_num, table
 
 
 @handler("run_start")
@@ -131,14 +132,14 @@ async def run_logs(args) -> int:
                     sys.stdout.write(chunk.decode("utf-8", errors="replace"))
                     sys.stdout.flush()
             run = await engine.get_run(run.id)
-            if run.status in ("completed", "failed", "cancelled") and not chunk:
+            if run.status in FINAL and not chunk:
                 return 0
             await asyncio.sleep(0.3)
 
 
 async def _cancel_and_wait(engine: Engine, job_id: int, wait: bool) -> object:
     job = await engine.cancel_job(job_id)
-    if wait and job.status not in ("completed", "failed", "cancelled"):
+    if wait and job.status not in FINAL:
         (job,) = await wait_jobs(engine, [job_id], quiet=True)
     return job
 
@@ -175,7 +176,7 @@ async def run_checkpoints(args) -> int:
     elif not args.delete:
         print(table(["name", "size", "step", "modified"],
                     [[c["name"], _size(c["size"]), fmt_num(c["step"]),
-                      fmt_duration(None) if not c["mtime"] else _ago(c["mtime"])] for c in ckpts]))
+                      fmt_age(c["mtime"])] for c in ckpts]))
     return 0
 
 
@@ -185,12 +186,6 @@ def _size(n: int) -> str:
             return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
         n /= 1024
     return str(n)
-
-
-def _ago(t: float) -> str:
-    from .output import fmt_age
-
-    return fmt_age(t)
 
 
 @handler("jobs_list")
