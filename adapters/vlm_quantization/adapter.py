@@ -164,7 +164,7 @@ class VLMQuantizationAdapter(BaseAdapter):
         return train(self.validate_config(config), reporter, resume_from)
 
     def evaluate(self, config: dict[str, Any], checkpoint: Path, reporter: Reporter) -> EvalResult:
-        from .evaluate import evaluate
+        from .evaluation import evaluate
 
         return evaluate(self.validate_config(config), Path(checkpoint), reporter)
 

@@ -4,11 +4,8 @@ Why this module exists: the adapter evaluates hash codes by exact retrieval over
 millions of database items, many times per study, so the kernels must be exact,
 deterministic and faster than FAISS's flat indexes without a compiled extension of our own.
 
-Packed codes. ``pack_signs`` turns sign columns into bits, LSB first: column ``j`` is bit
-``j % 64`` of word ``j // 64``. Code lengths up to 32 bits use one word of the smallest
-unsigned dtype that holds them (``uint8`` up to 8, ``uint16`` up to 16, ``uint32`` up to
-32); longer codes use ``ceil(bits / 64)`` ``uint64`` words. Unused high bits are zero, so
-they never add distance. ``prefix_codes`` takes a bit prefix of an already packed array.
+Packed codes: the layout, ``pack_signs``, ``prefix_codes`` and ``normalise`` live in
+:mod:`.codes_pack` and are re-exported here; the thread runner lives in :mod:`.codes_threads`.
 
 Backends, chosen by measurement (``bench/hamming_search.py``; 2 cores, 1M codes):
 
@@ -38,86 +35,20 @@ NaN features are not supported.
 from __future__ import annotations
 
 import os
-import threading
-from concurrent.futures import ThreadPoolExecutor
 from functools import cache
 
 import numpy as np
 
+from .codes_pack import normalise, pack_signs, packed_dtype, prefix_codes
+from .codes_threads import _run_tasks, _threads
+
+__all__ = [
+    "cosine_topk", "hamming_distances", "hamming_topk", "normalise", "numba_available",
+    "pack_signs", "packed_dtype", "prefix_codes",
+]
+
 _BACKENDS = ("auto", "numba", "numpy")
-_SMALL_DTYPES = ((8, np.uint8), (16, np.uint16), (32, np.uint32))
 _POPCOUNT_LUT = np.array([bin(i).count("1") for i in range(256)], dtype=np.uint8)
-
-
-# ----------------------------------------------------------------------------- packing
-
-
-def packed_dtype(bits: int) -> np.dtype:
-    """dtype of one packed word for ``bits``-bit codes (see the module docstring)."""
-    if bits < 1:
-        raise ValueError(f"bits must be >= 1, got {bits}")
-    for limit, dtype in _SMALL_DTYPES:
-        if bits <= limit:
-            return np.dtype(dtype)
-    return np.dtype(np.uint64)
-
-
-def pack_signs(signs: np.ndarray, bits: int | None = None) -> np.ndarray:
-    """Pack the first ``bits`` columns of ``signs`` (positive -> 1) into binary codes.
-
-    ``signs`` is ``(n, L)`` (or ``(L,)`` for one code) of ±1, {0, 1}, bool or float.
-    Returns a C-contiguous ``(n, words)`` array (``(words,)`` for 1-D input): one word of
-    uint8/uint16/uint32 for ``bits`` <= 8/16/32, else ``ceil(bits / 64)`` uint64 words.
-    """
-    signs = np.asarray(signs)
-    one = signs.ndim == 1
-    if one:
-        signs = signs[None, :]
-    if signs.ndim != 2:
-        raise ValueError(f"signs must be 1-D or 2-D, got shape {signs.shape}")
-    total = signs.shape[1]
-    bits = total if bits is None else int(bits)
-    if not 1 <= bits <= total:
-        raise ValueError(f"bits must be in 1..{total}, got {bits}")
-    dtype = packed_dtype(bits)
-    word_bytes = dtype.itemsize
-    n_bytes = -(-bits // (8 * word_bytes)) * word_bytes
-    raw = np.packbits(signs[:, :bits] > 0, axis=1, bitorder="little")
-    if raw.shape[1] < n_bytes:
-        raw = np.pad(raw, ((0, 0), (0, n_bytes - raw.shape[1])))
-    packed = np.ascontiguousarray(raw).view(dtype.newbyteorder("<"))
-    packed = np.ascontiguousarray(packed, dtype=dtype)  # no-op on little-endian hosts
-    return packed[0] if one else packed
-
-
-def prefix_codes(packed: np.ndarray, bits: int) -> np.ndarray:
-    """The first ``bits`` bits of packed codes, packed as ``pack_signs(signs, bits)`` would.
-
-    Equal to packing the sliced signs, so a 128-bit index serves 16/32/64-bit evaluation
-    without the original signs. Returns a new C-contiguous array (1-D in, 1-D out).
-    """
-    packed = np.asarray(packed)
-    one = packed.ndim == 1
-    codes = packed[None, :] if one else packed
-    src_bits = codes.shape[1] * codes.dtype.itemsize * 8
-    if not 1 <= bits <= src_bits:
-        raise ValueError(f"bits must be in 1..{src_bits}, got {bits}")
-    dtype = packed_dtype(bits)
-    word_bits = 8 * codes.dtype.itemsize
-    words = -(-bits // word_bits)
-    out = codes[:, :words].astype(np.uint64 if dtype == np.uint64 else codes.dtype)
-    rem = bits - (words - 1) * word_bits
-    if rem < word_bits:
-        out[:, -1] &= out.dtype.type((1 << rem) - 1)
-    out = np.ascontiguousarray(out.astype(dtype))
-    return out[0] if one else out
-
-
-def normalise(x: np.ndarray) -> np.ndarray:
-    """L2-normalise rows (or one vector) as float32; zero rows stay zero."""
-    x = np.asarray(x, dtype=np.float32)
-    norms = np.linalg.norm(x, axis=-1, keepdims=True)
-    return np.ascontiguousarray(x / np.maximum(norms, np.float32(1e-12)))
 
 
 # ----------------------------------------------------------------------------- backends
@@ -139,24 +70,6 @@ def numba_available() -> bool:
     return _jit() is not None
 
 
-def _threads() -> int:
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # not on Linux
-        return max(1, os.cpu_count() or 1)
-
-
-_pool_lock = threading.Lock()
-_pool: ThreadPoolExecutor | None = None
-
-
-def _forget_pool() -> None:  # a forked child inherits the pool object but not its threads
-    global _pool, _pool_lock
-    _pool, _pool_lock = None, threading.Lock()
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_forget_pool)
 _TASK_BYTES = 2 << 20  # database bytes per task: a few tasks per thread, ~10 us dispatch each
 _TASK_MIN_ROWS = 4096
 
@@ -166,55 +79,6 @@ def _task_bounds(n: int, row_bytes: int) -> list[tuple[int, int]]:
     if _threads() == 1:
         rows = n
     return [(lo, min(n, lo + rows)) for lo in range(0, max(n, 1), max(rows, 1))]
-
-
-def _run_tasks(task, n_tasks: int) -> None:
-    """Run ``task(i)`` for ``i < n_tasks``, GIL-free kernels, on this thread and the pool.
-
-    Tasks are taken from a shared counter and this thread waits only for tasks that were
-    taken: on a machine shared with other jobs a pool thread may not be scheduled for
-    milliseconds, and then this thread simply does all the work. That is why these are
-    plain threads and not numba ``parallel=True``: numba's OpenMP pool spins at barriers
-    and collapses (10-50x slower) when its cores are shared with another process or with
-    torch's or faiss's own OpenMP pools; its workqueue pool may not be entered from two
-    threads at once.
-    """
-    global _pool
-    helpers = min(_threads(), n_tasks) - 1
-    if helpers <= 0:
-        for i in range(n_tasks):
-            task(i)
-        return
-    lock = threading.Lock()
-    done = threading.Event()
-    state = {"next": 0, "finished": 0}
-    errors: list[BaseException] = []
-
-    def worker() -> None:
-        while True:
-            with lock:
-                i = state["next"]
-                if i >= n_tasks or errors:
-                    return
-                state["next"] = i + 1
-            try:
-                task(i)
-            except BaseException as exc:  # noqa: BLE001 - re-raised on the calling thread
-                errors.append(exc)
-            with lock:
-                state["finished"] += 1
-                if state["finished"] == state["next"] and (state["next"] == n_tasks or errors):
-                    done.set()
-
-    with _pool_lock:
-        if _pool is None:
-            _pool = ThreadPoolExecutor(_threads(), thread_name_prefix="labdeck-codes")
-    for _ in range(helpers):
-        _pool.submit(worker)
-    worker()
-    done.wait()
-    if errors:
-        raise errors[0]
 
 
 def _kernels(backend: str):

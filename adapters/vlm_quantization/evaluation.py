@@ -1,4 +1,4 @@
-"""Scoring a trained model on a query/database split, and the eval result it produces.
+"""Scoring a trained model on a query/database split, and the evaluate job built on it.
 
 ``EvalResult.data`` (view type ``retrieval_table``)::
 
@@ -19,13 +19,18 @@ sign codes, "cosine" on the continuous codes). ``summary`` holds the headline nu
 
 from __future__ import annotations
 
+import time
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from adapters.base import EvalResult
+
 from .data import Split
 from .metrics import cosine_distance, hamming_distance, retrieval_scores
-from .runtime import encode_images, encode_texts, split_captions
+from .model import bit_lengths
+from .runtime import encode_images, encode_texts, load_checkpoint, load_dataset, split_captions
 
 KS = (1, 5, 10)
 METHODS = ("hamming", "cosine")
@@ -87,3 +92,24 @@ def format_table(rows: list[dict[str, Any]]) -> str:
         lines.append("  ".join(f"{r[c]:>9.4f}" if isinstance(r[c], float) else f"{r[c]:>9}"
                                for c in cols))
     return "\n".join(lines)
+
+
+def evaluate(cfg: dict[str, Any], checkpoint: Path, reporter) -> EvalResult:
+    """The evaluate job: the full retrieval table on the test split."""
+    t0 = time.time()
+    reporter.progress(0.0, f"loading {checkpoint.name}")
+    model, tok, state = load_checkpoint(checkpoint)
+    mcfg = state["config"]
+    data = load_dataset({**cfg, "image_size": mcfg["image_size"]}, info=reporter.info)
+    reporter.progress(0.2, "encoding the test split")
+    enc = encode_split(model, tok, data.test)
+    reporter.progress(0.6, "scoring")
+    rows = score_codes(enc, bit_lengths(mcfg["hash_dim"]), METHODS)
+    relevance = ("same (shape, colour) label" if cfg["dataset"] == "synthetic"
+                 else "same image")
+    data_out = table_data(rows, n_query=len(data.test.query), n_database=len(data.test.database),
+                          split="test", checkpoint=checkpoint.name, relevance=relevance,
+                          seconds=round(time.time() - t0, 2))
+    reporter.info("test retrieval:\n" + format_table(rows))
+    reporter.progress(1.0, "done")
+    return EvalResult("retrieval_table", data_out, summary(rows))

@@ -28,6 +28,7 @@ from PIL import Image
 from adapters.base import SearchHit
 
 from . import kernels
+from .codes import prefix_codes
 from .data import load_image
 from .model import bit_lengths
 from .runtime import (
@@ -69,7 +70,7 @@ def build_index(cfg: dict[str, Any], checkpoint: Path, index_dir: Path, reporter
     reporter.progress(0.5, "writing codes and features")
     for name, h in (("img", img_h), ("txt", txt_h)):
         np.save(index_dir / f"{name}_codes.npy", kernels.pack(np.where(h >= 0, 1, -1)))
-        np.save(index_dir / f"{name}_feats.npy", kernels.normalise(h).astype(np.float32))
+        np.save(index_dir / f"{name}_feats.npy", kernels.normalise(h))
     thumbs = []
     for i, it in enumerate(items):
         name = f"{i:06d}.png"
@@ -97,24 +98,33 @@ class VLMIndex:
     model: Any
     tokenizer: Any
     meta: dict[str, Any]
-    img_signs: np.ndarray  # (n, hash_dim) in {-1, +1}
-    txt_signs: np.ndarray
+    img_codes: np.ndarray  # (n, words) packed at hash_dim bits, as saved
+    txt_codes: np.ndarray
     img_feats: np.ndarray
     txt_feats: np.ndarray
     _cache: dict[tuple[str, str, int], np.ndarray] = field(default_factory=dict, repr=False)
 
+    @property
+    def img_signs(self) -> np.ndarray:
+        """(n, hash_dim) in {-1, +1}, unpacked on demand (searches use the packed codes)."""
+        return kernels.unpack(self.img_codes, self.meta["hash_dim"])
+
+    @property
+    def txt_signs(self) -> np.ndarray:
+        return kernels.unpack(self.txt_codes, self.meta["hash_dim"])
+
     def packed(self, side: str, bits: int) -> np.ndarray:
         key = ("codes", side, bits)
         if key not in self._cache:
-            signs = self.img_signs if side == "img" else self.txt_signs
-            self._cache[key] = kernels.pack(signs[:, :bits])
+            full = self.img_codes if side == "img" else self.txt_codes
+            self._cache[key] = prefix_codes(full, bits)
         return self._cache[key]
 
     def feats(self, side: str, bits: int) -> np.ndarray:
         key = ("feats", side, bits)
         if key not in self._cache:
             f = self.img_feats if side == "img" else self.txt_feats
-            self._cache[key] = kernels.normalise(f[:, :bits]).astype(np.float32)
+            self._cache[key] = kernels.normalise(f[:, :bits])
         return self._cache[key]
 
     def thumb(self, i: int) -> str:
@@ -128,10 +138,9 @@ def load_index(index_dir: Path) -> VLMIndex:
         raise FileNotFoundError(f"not an index directory (no meta.json): {index_dir}")
     meta = json.loads(meta_path.read_text("utf-8"))
     model, tok, _ = load_checkpoint(index_dir / "model.pt")
-    hd = meta["hash_dim"]
-    signs = {s: kernels.unpack(np.load(index_dir / f"{s}_codes.npy"), hd) for s in ("img", "txt")}
-    return VLMIndex(index_dir, model, tok, meta, signs["img"], signs["txt"],
-                    np.load(index_dir / "img_feats.npy"), np.load(index_dir / "txt_feats.npy"))
+    arrays = [np.load(index_dir / f"{side}_{kind}.npy")
+              for kind in ("codes", "feats") for side in ("img", "txt")]
+    return VLMIndex(index_dir, model, tok, meta, *arrays)
 
 
 def _check(index: VLMIndex, k: int, bits: int, method: str) -> None:
@@ -150,8 +159,8 @@ def _search(index: VLMIndex, q_h: np.ndarray, side: str, k: int, bits: int,
         q = kernels.pack(np.where(q_h[None, :bits] >= 0, 1, -1))
         idx, score = kernels.hamming_topk(index.packed(side, bits), q[0], k)
     else:
-        q = kernels.normalise(q_h[None, :bits]).astype(np.float32)
-        idx, score = kernels.cosine_topk(index.feats(side, bits), q[0], k)
+        q = kernels.normalise(q_h[:bits])
+        idx, score = kernels.cosine_topk(index.feats(side, bits), q, k)
     hits = []
     for rank, (i, s) in enumerate(zip(np.ravel(idx), np.ravel(score), strict=True), start=1):
         i = int(i)

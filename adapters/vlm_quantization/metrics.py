@@ -31,14 +31,11 @@ def average_precision(rel: np.ndarray) -> np.ndarray:
 
 
 def mean_average_precision(dist: np.ndarray, q_labels, db_labels) -> float:
-    rel = relevance(ranking(dist), np.asarray(q_labels), np.asarray(db_labels))
-    ap = average_precision(rel)
-    return float(np.nanmean(ap)) if np.isfinite(ap).any() else 0.0
+    return retrieval_scores(dist, q_labels, db_labels, ks=())["map"]
 
 
 def precision_at_k(dist: np.ndarray, q_labels, db_labels, k: int) -> float:
-    rel = relevance(ranking(dist), np.asarray(q_labels), np.asarray(db_labels))
-    return float(rel[:, :k].sum(1).mean() / k)
+    return retrieval_scores(dist, q_labels, db_labels, ks=(k,))[f"p@{k}"]
 
 
 def hamming_distance(q_codes: np.ndarray, db_codes: np.ndarray) -> np.ndarray:
