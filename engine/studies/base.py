@@ -149,15 +149,6 @@ class BaseSearchEngine(ABC):
                 if t.state == "complete" and t.value is not None]
         return correlation_importance(done, self.definition.space)
 
-    def best(self, trials: list[EngineTrial] | None = None) -> EngineTrial | None:
-        done = [t for t in (trials if trials is not None else self.trials())
-                if t.state == "complete" and t.value is not None]
-        if not done:
-            return None
-        key = (lambda t: t.value) if self.definition.settings.direction == "minimize" else (
-            lambda t: -t.value)  # type: ignore[operator]
-        return min(done, key=key)  # type: ignore[arg-type]
-
     def close(self) -> None:
         return None
 

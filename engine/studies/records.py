@@ -103,21 +103,21 @@ def sync_mirror(conn: sqlite3.Connection, study_id: int, trials: list[EngineTria
                 home: Path, fixed: dict[str, Any] | None = None) -> None:
     """Bring labdeck's trials rows in line with the engine; end the runs of trials that the
     engine failed behind their worker's back (dead worker)."""
-    stale_runs: list[tuple[int, str]] = []
+    ended: dict[int, EngineTrial] = {}
     with write_tx(conn):
         for t in trials:
             if fixed:  # the engine knows only searched params; the mirror shows all
                 t = dataclasses.replace(t, params={**fixed, **t.params})
             mirror_upsert(conn, study_id, t, _local_run(t, home))
-            if t.state in ("waiting", "running"):
-                continue
-            row = conn.execute("SELECT run_id FROM trials WHERE study_id=? AND number=?",
-                               (study_id, t.number)).fetchone()
-            run_id = row[0] if row else None
-            if run_id:
-                status = conn.execute("SELECT status FROM runs WHERE id=?", (run_id,)).fetchone()
-                if status and status[0] in ("running", "queued"):
-                    stale_runs.append((run_id, t.attrs.get("error") or "trial ended"))
+            if t.state not in ("waiting", "running"):
+                ended[t.number] = t
+        # one query for the whole study, not two per ended trial
+        rows = conn.execute(
+            "SELECT t.number, t.run_id FROM trials t JOIN runs r ON r.id=t.run_id"
+            " WHERE t.study_id=? AND r.status IN ('running','queued') ORDER BY t.number",
+            (study_id,)).fetchall() if ended else []
+    stale_runs = [(run_id, ended[number].attrs.get("error") or "trial ended")
+                  for number, run_id in rows if number in ended]
     for run_id, reason in stale_runs:
         finish_run(conn, run_id, "failed", reason)
 

@@ -125,19 +125,12 @@ def create_study(conn: sqlite3.Connection, settings: Settings, name: str, experi
     with write_tx(conn):
         if conn.execute("SELECT 1 FROM experiments WHERE name=?", (trials_exp,)).fetchone():
             raise ConflictError(f"an experiment named {trials_exp!r} already exists")
-        cur = conn.execute(
-            "INSERT INTO experiments(name, adapter, config, objective, direction, tags, notes,"
-            " origin, created, updated) VALUES (?,?,?,?,?,?,?,?,?,?)",
-            (trials_exp, adapter, json.dumps(base), st.objective, st.direction,
-             json.dumps(["study-trials"]), f"trial runs of study {name}", f"study {name}", t, t))
-        cur = conn.execute(
-            "INSERT INTO studies(name, experiment_id, trials_experiment_id, adapter, base_config,"
-            " space, settings, engine, storage, engine_study, status, created, updated)"
-            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
-            (name, exp_id, cur.lastrowid, adapter, json.dumps(base),
-             json.dumps(space_to_json(space)), json.dumps(settings_json), st.engine, storage,
-             name, "created", t, t))
-        study_id = cur.lastrowid
+        trials_exp_id = _insert_trials_experiment(
+            conn, trials_exp, adapter, base, st.objective, st.direction,
+            f"trial runs of study {name}", name, t)
+        study_id = _insert_study(conn, name, exp_id, trials_exp_id, adapter, base,
+                                 space_to_json(space), settings_json, st.engine, storage,
+                                 "created", t)
     row = load_row(conn, study_id)
     engine = open_engine(row, settings.home)
     try:
@@ -180,21 +173,39 @@ def join_study(conn: sqlite3.Connection, settings: Settings, name: str, storage:
         exp = conn.execute("SELECT id FROM experiments WHERE name=?",
                            (st["trials_experiment"],)).fetchone()
         if exp is None:
-            cur = conn.execute(
-                "INSERT INTO experiments(name, adapter, config, objective, direction, tags,"
-                " notes, origin, created, updated) VALUES (?,?,?,?,?,?,?,?,?,?)",
-                (st["trials_experiment"], found["adapter"], json.dumps(found["base_config"]),
-                 st["objective"], st["direction"], json.dumps(["study-trials"]),
-                 f"trial runs of study {name} (joined from {storage})", f"study {name}", t, t))
-            exp = (cur.lastrowid,)
-        conn.execute(
-            "INSERT INTO studies(name, experiment_id, trials_experiment_id, adapter, base_config,"
-            " space, settings, engine, storage, engine_study, status, created, updated)"
-            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
-            (name, None, exp[0], found["adapter"], json.dumps(found["base_config"]),
-             json.dumps(found["space"]), json.dumps(st), found["engine"], storage, name,
-             "running", t, t))
+            exp = (_insert_trials_experiment(
+                conn, st["trials_experiment"], found["adapter"], found["base_config"],
+                st["objective"], st["direction"],
+                f"trial runs of study {name} (joined from {storage})", name, t),)
+        _insert_study(conn, name, None, exp[0], found["adapter"], found["base_config"],
+                      found["space"], st, found["engine"], storage, "running", t)
     return load_row(conn, name)
+
+
+def _insert_trials_experiment(conn: sqlite3.Connection, name: str, adapter: str,
+                              base: Mapping[str, Any], objective: str, direction: str,
+                              notes: str, study: str, t: float) -> int:
+    """The experiment a study's trial runs live in (inside the caller's transaction)."""
+    cur = conn.execute(
+        "INSERT INTO experiments(name, adapter, config, objective, direction, tags, notes,"
+        " origin, created, updated) VALUES (?,?,?,?,?,?,?,?,?,?)",
+        (name, adapter, json.dumps(base), objective, direction, json.dumps(["study-trials"]),
+         notes, f"study {study}", t, t))
+    return int(cur.lastrowid)
+
+
+def _insert_study(conn: sqlite3.Connection, name: str, experiment_id: int | None,
+                  trials_experiment_id: int, adapter: str, base: Mapping[str, Any],
+                  space: Mapping[str, Any], settings: Mapping[str, Any], engine: str,
+                  storage: str, status: str, t: float) -> int:
+    """The ``studies`` row (inside the caller's transaction); its engine_study is its name."""
+    cur = conn.execute(
+        "INSERT INTO studies(name, experiment_id, trials_experiment_id, adapter, base_config,"
+        " space, settings, engine, storage, engine_study, status, created, updated)"
+        " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+        (name, experiment_id, trials_experiment_id, adapter, json.dumps(base),
+         json.dumps(space), json.dumps(settings), engine, storage, name, status, t, t))
+    return int(cur.lastrowid)
 
 
 def delete_rows(conn: sqlite3.Connection, study_id: int) -> None:

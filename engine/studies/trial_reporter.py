@@ -29,8 +29,7 @@ class TrialReporter:
     def __init__(self, conn: sqlite3.Connection, writer: MetricWriter, run_id: int,
                  run_dir: Path, objective: str, on_objective: Callable[[int, float], bool],
                  outer_stop: Callable[[], bool],
-                 on_progress: Callable[[float, str], None] | None = None,
-                 poll_s: float = 0.2, poller: Poller | None = None):
+                 on_progress: Callable[[float, str], None] | None, poller: Poller):
         self.conn = conn
         self.writer = writer
         self.run_id = run_id
@@ -47,16 +46,8 @@ class TrialReporter:
         self._direct = False  # the objective arrives through log() (in-process adapter)
         self._lock = threading.Lock()
         self._closed = False
-        self._done = threading.Event()
-        self._poll_s = poll_s
         self._poller = poller
-        self._thread: threading.Thread | None = None
-        if poller is not None:
-            poller.attach(self)
-        else:
-            self._thread = threading.Thread(target=self._loop, name="labdeck-trial-poll",
-                                            daemon=True)
-            self._thread.start()
+        poller.attach(self)
 
     # -- Reporter protocol ---------------------------------------------------------------
 
@@ -123,21 +114,10 @@ class TrialReporter:
             self._cursor = mid
             self._take(decode_value(value))
 
-    def _loop(self) -> None:
-        while not self._done.wait(self._poll_s):
-            try:
-                self.poll()
-            except sqlite3.Error:
-                pass
-
     def close(self) -> dict[str, Any]:
         """Stop polling; the caller flushes the writer first so the last points are read.
-        After this no poll (from a thread still winding down) reports anything."""
-        self._done.set()
-        if self._poller is not None:
-            self._poller.detach(self)
-        if self._thread is not None:
-            self._thread.join(timeout=5)
+        After this no poll (from the poller's thread, still under way) reports anything."""
+        self._poller.detach(self)
         with self._lock:
             self._poll()
             self._closed = True
