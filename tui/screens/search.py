@@ -7,8 +7,6 @@ warm per checkpoint, so only the first query waits for it ("loading model…")."
 
 from __future__ import annotations
 
-import asyncio
-import os
 from dataclasses import replace
 
 from rich.text import Text
@@ -28,23 +26,21 @@ from textual.widgets import (
     TabPane,
 )
 
-from engine.jobs import FINAL
-
-from ..clock import FROZEN_ENV
 from ..widgets.header import LabdeckHeader
 from ..widgets.search_evals import EvalsPane
 from ..widgets.search_results import HitList, HitSelected, ThumbGrid
 from .base import AreaScreen
+from .search_build import SearchJobs
 from .search_modals import ImagePathPrompt, Source, SourcePicker
+from .search_query import SearchQueries
 from .search_sources import AdapterSearch, cycle, default_source, load_sources, options_text
 
-TOP_K = 12
 OPTION_KEYS = ("[ ]", "h")  # what cycles the first and the second adapter option
 EMPTY = ("/ type a text query (enter searches) · n next sample query · o search by image\n"
          "r pick another checkpoint · [ ] and h change the search options · e evals")
 
 
-class SearchScreen(AreaScreen):
+class SearchScreen(SearchJobs, SearchQueries, AreaScreen):
     AREA = "search"
     CSS_PATH = "search.tcss"
     BINDINGS = [
@@ -302,108 +298,3 @@ class SearchScreen(AreaScreen):
 
     def on_hit_selected(self, event: HitSelected) -> None:
         self.refresh_bindings()
-
-    def action_eval(self) -> None:
-        if self.source is None:
-            self.notify("no checkpoint to evaluate", severity="warning")
-            return
-        self._eval(self.source)
-
-    @work(group="search-action", exit_on_error=False)
-    async def _eval(self, src: Source) -> None:
-        job = await self.engine.start_eval(src.run_id, src.checkpoint)
-        self.notify(f"queued eval job {job} ({src.label} › {src.checkpoint}); results land in"
-                    " the evals tab (e)")
-
-    # ------------------------------------------------------------------ index build
-
-    def action_build(self) -> None:
-        if self.source is None:
-            self.notify("no checkpoint to index", severity="warning")
-        elif self.build_job:
-            self.notify(f"index build job {self.build_job} is already running")
-        else:
-            self._build(self.source)
-
-    @work(exclusive=True, group="search-build", exit_on_error=False)
-    async def _build(self, src: Source) -> None:
-        bar = self.query_one("#search-build-bar", ProgressBar)
-        self.build_job = job_id = await self.engine.start_index_build(src.run_id, src.checkpoint)
-        bar.update(progress=0)
-        bar.display = True
-        self._source_line()
-        self.refresh_bindings()
-        try:
-            while True:
-                job = await self.engine.get_job(job_id)
-                bar.update(progress=job.progress or 0.0)
-                msg = job.message or ("waiting for the scheduler" if job.status == "queued"
-                                      else job.status)
-                self._set_status(f"building index (job {job_id}, {job.status}): {msg}")
-                if job.status in FINAL:
-                    break
-                await asyncio.sleep(0.2)
-        finally:
-            self.build_job = None
-            bar.display = False
-        if job.status == "completed":
-            self._set_status("index ready: / to type a query, n for a sample")
-            self.notify(f"index of {src.label} › {src.checkpoint} is ready")
-        else:
-            self._set_status(f"index build {job.status}: {job.error or job.message}", error=True)
-        self.reload()
-
-    # ------------------------------------------------------------------ queries
-
-    def _query(self, kind: str, query: str) -> None:
-        src, a = self.source, self.adapter
-        if src is None or a is None:
-            self._set_status("no checkpoint to search: press r to pick one", error=True)
-        elif (kind == "text" and not a.text) or (kind == "image" and not a.image):
-            self._set_status(f"adapter {a.name} does not search by {kind}", error=True)
-        elif src.index_items is None:
-            self._set_status(f"no index for {src.label} › {src.checkpoint} yet: press b to"
-                             " build it", error=True)
-            self.notify("no index yet: press b to build one", severity="warning")
-        else:
-            self.last_query = (kind, query)
-            self._search(src, kind, query, dict(self.values))
-
-    @work(exclusive=True, group="search", exit_on_error=False)
-    async def _search(self, src: Source, kind: str, query: str, options: dict) -> None:
-        self.busy = True
-        self._set_status("loading model… (first query of this checkpoint)"
-                         if src.key not in self.warm else "searching…")
-        try:
-            res = await self.engine.search(src.run_id, kind, query, checkpoint=src.checkpoint,
-                                           k=TOP_K, **options)
-        except (ValueError, LookupError, OSError) as exc:
-            self._set_status(f"⚠ {exc}", error=True)
-            self.notify(str(exc), title="search", severity="warning")
-            return
-        finally:
-            self.busy = False
-        self.warm.add(src.key)
-        self.hits, self.latency_ms = res["hits"], res["latency_ms"]
-        switch = self.query_one("#search-switch", ContentSwitcher)
-        if kind == "text":
-            await self.query_one(ThumbGrid).show(self.hits)
-            switch.current = "search-grid"
-        else:
-            self.query_one(HitList).show(self.hits)
-            switch.current = "search-list"
-        self._set_status(self._result_line(kind, query, options))
-        self.searches += 1
-        self.refresh_bindings()
-
-    def _result_line(self, kind: str, query: str, options: dict) -> Text:
-        frozen = bool(os.environ.get(FROZEN_ENV))  # snapshots: no wall-clock figures
-        took = "" if frozen or self.latency_ms is None else f" in {self.latency_ms:.1f} ms"
-        what = f"“{query}”" if kind == "text" else os.path.basename(query)
-        opts = " · ".join(str(v) for v in options.values())
-        return Text.assemble((f"{len(self.hits)} results{took}", "bold"),
-                             (f"  {kind} query {what}" + (f" · {opts}" if opts else ""), "dim"))
-
-    def _clear_results(self) -> None:
-        self.hits, self.last_query, self.latency_ms = [], None, None
-        self.query_one("#search-switch", ContentSwitcher).current = "search-empty"
