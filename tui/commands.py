@@ -64,7 +64,7 @@ class LabdeckCommands(Provider):
                         out.append((f"{verb} {label}", partial(
                             self._run_job, exp.last_run_id, capability), f"queue an {what}"))
         for study in cache.get("studies", []):
-            out.append((f"Open study {study.name}", partial(self._open_study, study.name),
+            out.append((f"Open study {study.name}", partial(self._on_studies, study.name),
                         f"{study.status}, {study.adapter}"))
         for job in cache.get("jobs", []):
             if job.status not in FINAL:
@@ -90,9 +90,6 @@ class LabdeckCommands(Provider):
                 screen.action_new()
             else:
                 screen.open_study(name)
-
-    async def _open_study(self, name: str) -> None:
-        await self._on_studies(name)
 
     async def _compare(self, refs: list[str]) -> None:
         await self.app.open_compare(refs)  # type: ignore[attr-defined]

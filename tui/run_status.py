@@ -13,6 +13,11 @@ STATUS_STYLE = {"failed": "red", "completed": "green", "cancelled": "yellow", "p
 _EPOCH = re.compile(r"\bepoch\s+(\d+)", re.IGNORECASE)
 
 
+def arrow(direction: str | None) -> str:
+    """Which way an objective improves: ↓ minimize, ↑ maximize."""
+    return "↓" if direction == "minimize" else "↑"
+
+
 def shown_status(status: str, error: str | None = None) -> str:
     """The study runner ends a pruned trial's run "cancelled" with "pruned at step N"."""
     if status == "cancelled" and error and error.startswith("pruned"):

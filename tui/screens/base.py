@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from rich.text import Text
 from textual.screen import ModalScreen, Screen
+from textual.widgets import DataTable, Log
 from textual.worker import Worker, WorkerState
 
 from ..messages import DataChanged
@@ -44,3 +46,33 @@ class AreaScreen(EngineMixin, Screen):
 
 class EngineModal(EngineMixin, ModalScreen):
     pass
+
+
+def cursor_key(table: DataTable) -> str | None:
+    """The row key under the table's cursor; None while the table is empty."""
+    if not table.row_count:
+        return None
+    try:
+        return table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
+    except Exception:  # the rows are being rebuilt
+        return None
+
+
+def mark_sorted(table: DataTable, columns, sort_column: str, reverse: bool) -> None:
+    """Column labels with ▲ / ▼ on the one the rows are sorted by."""
+    for col in columns:
+        label = col + (" ▼" if reverse else " ▲") if col == sort_column else col
+        table.columns[col].label = Text(label)  # type: ignore[index]
+
+
+def follow_tail(log: Log, shown: list[str], lines: list[str]) -> list[str]:
+    """Show ``lines`` (a log's latest tail) in ``log``, which shows ``shown``: append what
+    is new when the tail only grew, else rewrite it. Returns what the log now shows."""
+    if lines == shown:
+        return shown
+    if shown and lines[:len(shown)] == shown:
+        log.write_lines(lines[len(shown):])
+    else:
+        log.clear()
+        log.write_lines(lines)
+    return lines

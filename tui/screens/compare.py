@@ -81,7 +81,6 @@ class CompareScreen(AreaScreen):
                                    strict=True):
                 await tabs.add_pane(TabPane(title, pane))
         else:
-            body.add_class("stacked")
             await body.mount_all(panes)
         body.set_class(not self.narrow, "stacked")
         await self._paint()
@@ -181,5 +180,4 @@ class CompareScreen(AreaScreen):
         with open(f"{stem}.json", "w") as fh:
             json.dump({"which": self.which, "rows": rows,
                        "config": self.comparison.config}, fh, indent=2, default=str)
-        self.last_export = stem
         self.notify(f"exported {self.which} values to {stem}.csv and {stem}.json", timeout=10)

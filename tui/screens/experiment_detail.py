@@ -11,9 +11,9 @@ from textual.widgets import DataTable, Footer, Label, Static
 
 from ..clock import elapsed, fmt_age, fmt_duration, fmt_num
 from ..colors import run_hex
-from ..run_status import status_text
+from ..run_status import arrow, status_text
 from ..widgets.header import LabdeckHeader
-from .base import AreaScreen
+from .base import AreaScreen, cursor_key
 
 
 class ExperimentDetailScreen(AreaScreen):
@@ -30,6 +30,7 @@ class ExperimentDetailScreen(AreaScreen):
         super().__init__()
         self.exp_name = name
         self.runs: list = []
+        self.objective: str | None = None
         self.selected: set[int] = set()
         self.loaded = False
 
@@ -55,20 +56,23 @@ class ExperimentDetailScreen(AreaScreen):
     async def _load(self) -> None:
         exp = await self.engine.get_experiment(self.exp_name)
         self.runs = await self.engine.list_runs(exp.id)
-        obj = exp.objective
-        arrow = "↓" if exp.direction == "minimize" else "↑"
+        self.objective = obj = exp.objective
         self.query_one("#title", Label).update(
-            f"{exp.name}  ·  {exp.adapter}  ·  objective {obj or '-'} {arrow if obj else ''}"
+            f"{exp.name}  ·  {exp.adapter}  ·  objective {obj or '-'} {arrow(exp.direction) if obj else ''}"
             f"  ·  {len(self.runs)} runs  ·  tags: {' '.join(exp.tags) or '-'}")
         lines = ["[b]config[/b]"] + [f"{k} = {v!r}" for k, v in exp.config.items()]
         if exp.origin:
             lines.append(f"\norigin: {exp.origin}")
         self.query_one("#config", Static).update("\n".join(lines))
+        self._fill_runs()
+        self.loaded = True
+
+    def _fill_runs(self) -> None:
         table = self.query_one(DataTable)
         row = table.cursor_row
         table.clear()
         for r in self.runs:
-            s = (r.summary or {}).get(obj or "", {})
+            s = (r.summary or {}).get(self.objective or "", {})
             objective = f"{fmt_num(s.get('last'))} / {fmt_num(s.get('best'))}" if s else "-"
             mark = Text("●", run_hex(r.id)) if r.id in self.selected else Text("■", run_hex(r.id))
             table.add_row(mark, f"#{r.number}", status_text(r.status, r.progress, r.error, r.message),
@@ -76,13 +80,10 @@ class ExperimentDetailScreen(AreaScreen):
                           fmt_age(r.started), key=str(r.id))
         if self.runs:
             table.move_cursor(row=min(row, len(self.runs) - 1))
-        self.loaded = True
 
     def current_run_id(self) -> int | None:
-        table = self.query_one(DataTable)
-        if not table.row_count:
-            return None
-        return int(table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value)
+        key = cursor_key(self.query_one(DataTable))
+        return None if key is None else int(key)
 
     @on(DataTable.RowSelected)
     def _open(self, event: DataTable.RowSelected) -> None:
@@ -119,7 +120,7 @@ class ExperimentDetailScreen(AreaScreen):
         rid = self.current_run_id()
         if rid is not None:
             self.selected ^= {rid}
-            self.reload()
+            self._fill_runs()  # only the mark changes: no need to fetch the runs again
 
     async def action_compare(self) -> None:
         if len(self.selected) < 2:

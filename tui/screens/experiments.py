@@ -11,9 +11,9 @@ from textual.widgets import DataTable, Footer, Input, Label
 
 from ..clock import fmt_age, fmt_num
 from ..filtering import matches
-from ..run_status import status_text
+from ..run_status import arrow, status_text
 from ..widgets.header import LabdeckHeader
-from .base import AreaScreen
+from .base import AreaScreen, cursor_key, mark_sorted
 from .confirm import ConfirmModal
 
 COLUMNS = ("✓", "name", "adapter", "runs", "last run", "best objective", "updated")
@@ -33,8 +33,7 @@ def last_run_text(e) -> Text:
 def best_text(e) -> str:
     if not e.objective:
         return "-"
-    arrow = "↓" if e.direction == "minimize" else "↑"
-    return f"{e.objective} {arrow} {fmt_num(e.best_value)}"
+    return f"{e.objective} {arrow(e.direction)} {fmt_num(e.best_value)}"
 
 
 class ExperimentsScreen(AreaScreen):
@@ -102,9 +101,7 @@ class ExperimentsScreen(AreaScreen):
             mark = Text("●", "bold magenta") if e.name in self.selected else ""
             table.add_row(mark, e.name, e.adapter, str(e.runs), last_run_text(e), best_text(e),
                           fmt_age(e.updated), key=e.name)
-        for col in COLUMNS:
-            label = col + (" ▼" if self.sort_reverse else " ▲") if col == self.sort_column else col
-            table.columns[col].label = Text(label)  # type: ignore[index]
+        mark_sorted(table, COLUMNS, self.sort_column, self.sort_reverse)
         names = [e.name for e in rows]
         if current in names:
             table.move_cursor(row=names.index(current))
@@ -113,13 +110,7 @@ class ExperimentsScreen(AreaScreen):
             + (f"  {len(self.selected)} selected" if self.selected else ""))
 
     def current_name(self) -> str | None:
-        table = self.query_one(DataTable)
-        if not table.row_count:
-            return None
-        try:
-            return table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
-        except Exception:
-            return None
+        return cursor_key(self.query_one(DataTable))
 
     def _need_current(self) -> str | None:
         name = self.current_name()

@@ -15,7 +15,7 @@ from engine.jobs import FINAL
 from ..clock import elapsed, fmt_duration
 from ..widgets.header import LabdeckHeader
 from ..widgets.result_view import ResultView
-from .base import AreaScreen
+from .base import AreaScreen, follow_tail
 from .jobs import confirm_cancel_job
 
 
@@ -57,14 +57,7 @@ class JobDetailScreen(AreaScreen):
         self.query_one("#job-params", Static).update(
             json.dumps(job.params, indent=2, sort_keys=True) if job.params else "(no params)")
         lines = await self.engine.log_tail(job_id=job.id, lines=500)
-        if lines != self._lines:
-            log = self.query_one("#job-log", Log)
-            if self._lines and lines[:len(self._lines)] == self._lines:
-                log.write_lines(lines[len(self._lines):])
-            else:
-                log.clear()
-                log.write_lines(lines)
-            self._lines = lines
+        self._lines = follow_tail(self.query_one("#job-log", Log), self._lines, lines)
         if not self._result_shown and (job.status in FINAL or job.result is not None):
             box = self.query_one("#result-box", Vertical)
             await box.remove_children()

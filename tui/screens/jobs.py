@@ -15,7 +15,7 @@ from engine.jobs import FINAL
 from ..clock import elapsed, eta, fmt_duration
 from ..run_status import status_text
 from ..widgets.header import LabdeckHeader
-from .base import AreaScreen
+from .base import AreaScreen, cursor_key
 from .confirm import ConfirmModal
 from .job_filter import JobFilter
 
@@ -103,10 +103,8 @@ class JobsScreen(AreaScreen):
             f"{len(self.jobs)} jobs ({active} active)   filter: {filt}   enter detail  x cancel")
 
     def current_job_id(self) -> int | None:
-        table = self.query_one(DataTable)
-        if not table.row_count:
-            return None
-        return int(str(table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value))
+        key = cursor_key(self.query_one(DataTable))
+        return None if key is None else int(key)
 
     @on(DataTable.RowSelected)
     def _selected(self) -> None:

@@ -27,7 +27,7 @@ from ..colors import run_rgb
 from ..run_status import shown_status, status_text
 from ..widgets.header import LabdeckHeader
 from ..widgets.metric_chart import MetricChart, Series
-from .base import AreaScreen
+from .base import AreaScreen, cursor_key, follow_tail
 from .confirm import ConfirmModal
 
 X_AXES = ("step", "epoch", "wall")
@@ -162,15 +162,7 @@ class RunDetailScreen(AreaScreen):
 
     async def _load_log(self) -> None:
         lines = await self.engine.log_tail(self.run_id, lines=300)
-        if lines == self._log_lines:
-            return
-        log = self.query_one("#log", Log)
-        if lines[:len(self._log_lines)] == self._log_lines and self._log_lines:
-            log.write_lines(lines[len(self._log_lines):])
-        else:
-            log.clear()
-            log.write_lines(lines)
-        self._log_lines = lines
+        self._log_lines = follow_tail(self.query_one("#log", Log), self._log_lines, lines)
 
     def _fill_checkpoints(self) -> None:
         table = self.query_one("#checkpoints", DataTable)
@@ -254,10 +246,7 @@ class RunDetailScreen(AreaScreen):
         self.reload()
 
     def _selected_checkpoint(self) -> str | None:
-        table = self.query_one("#checkpoints", DataTable)
-        if not table.row_count:
-            return None
-        return str(table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value)
+        return cursor_key(self.query_one("#checkpoints", DataTable))
 
     def action_eval(self) -> None:
         self._submit("evaluate")

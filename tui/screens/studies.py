@@ -10,7 +10,7 @@ from textual.widgets import DataTable, Footer, Label
 
 from ..clock import fmt_age
 from ..widgets.header import LabdeckHeader
-from .base import AreaScreen
+from .base import AreaScreen, cursor_key
 from .confirm import ConfirmModal
 from .study_format import best_text, state_text, trials_text
 
@@ -133,13 +133,7 @@ class StudiesScreen(StudyActions, AreaScreen):
         self.loaded = True
 
     def current_study(self) -> str | None:
-        table = self.query_one(DataTable)
-        if not table.row_count:
-            return None
-        try:
-            return table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
-        except Exception:
-            return None
+        return cursor_key(self.query_one(DataTable))
 
     @on(DataTable.RowSelected)
     def _open(self, event: DataTable.RowSelected) -> None:

@@ -10,13 +10,13 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import DataTable, Footer, Label, Static, TabbedContent, TabPane
 
+from ..run_status import arrow
 from ..widgets.header import LabdeckHeader
 from ..widgets.study_chart import ObjectiveChart
-from .base import AreaScreen
+from .base import AreaScreen, mark_sorted
 from .studies import StudyActions
 from .study_format import (
     ACTIVE,
-    arrow,
     best_params_text,
     best_so_far,
     importance_bars,
@@ -173,9 +173,7 @@ class StudyDetailScreen(StudyActions, AreaScreen):
                         reverse=self.sort_reverse)
         for t in trials:
             table.add_row(*trial_cells(t, params, study.best_trial), key=str(t.number))
-        for col in columns:
-            label = col + (" ▼" if self.sort_reverse else " ▲") if col == self.sort_column else col
-            table.columns[col].label = Text(label)  # type: ignore[index]
+        mark_sorted(table, columns, self.sort_column, self.sort_reverse)
         if trials:
             table.move_cursor(row=min(row, len(trials) - 1))
 

@@ -9,7 +9,8 @@ from typing import Any
 
 from rich.text import Text
 
-from ..clock import fmt_duration, fmt_num, now
+from ..clock import elapsed, fmt_duration, fmt_num
+from ..run_status import arrow
 
 STATE_ICON = {"created": "○", "queued": "…", "running": "▶", "completed": "✓",
               "cancelled": "■", "stopped": "■", "failed": "✗"}
@@ -33,10 +34,6 @@ def trials_text(study: Any) -> str:
     return f"{finished_count(study)}/{study.n_trials}"
 
 
-def arrow(direction: str) -> str:
-    return "↓" if direction == "minimize" else "↑"
-
-
 def best_text(study: Any) -> str:
     st = study.settings
     text = f"{st.get('objective', '-')} {arrow(st.get('direction', ''))} {fmt_num(study.best_value)}"
@@ -44,9 +41,7 @@ def best_text(study: Any) -> str:
 
 
 def trial_duration(t: Any) -> float | None:
-    if t.started is None:
-        return None
-    return (t.finished or now()) - t.started
+    return elapsed(t.started, t.finished)
 
 
 def eta_seconds(study: Any, trials: list) -> float | None:

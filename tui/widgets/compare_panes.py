@@ -11,6 +11,7 @@ from textual.widgets import DataTable, Static
 
 from ..clock import fmt_num
 from ..colors import run_hex, run_rgb
+from ..run_status import arrow
 from .metric_chart import MetricChart, Series
 
 
@@ -57,8 +58,7 @@ class FinalTablePane(Vertical):
             table.add_column(run_label(comp, i))
         for key, m in comp.metrics.items():
             best_i = m["best_last" if which == "last" else "best_best"]
-            arrow = "↓" if m["direction"] == "minimize" else "↑"
-            cells: list[Any] = [f"{key} {arrow}"]
+            cells: list[Any] = [f"{key} {arrow(m['direction'])}"]
             for i, v in enumerate(m[which]):
                 text = fmt_num(v)
                 cells.append(Text(text + " ★", "bold green") if i == best_i else text)
