@@ -51,7 +51,7 @@ class ResultView(Vertical):
             if r is None:
                 tree.root.add_leaf("(no result)")
             else:
-                tree.root.add_json(r)
+                tree.add_json(r)  # Tree.add_json; TreeNode has no such method
             tree.root.expand_all()
             yield tree
 
