@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -80,7 +81,11 @@ async def serve(args) -> int:
 
 
 def default_demo_home() -> Path:
-    return Path("~/.labdeck-demo").expanduser()
+    """--home wins, then $LABDECK_HOME (as for every command), else ~/.labdeck-demo, so the
+    demo never touches a real ~/.labdeck by accident."""
+    from ..settings import HOME_ENV
+
+    return Path(os.environ.get(HOME_ENV) or "~/.labdeck-demo").expanduser()
 
 
 @handler("demo")

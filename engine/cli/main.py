@@ -4,17 +4,9 @@ line on stderr and exits non-zero (1 for errors, 2 for usage)."""
 from __future__ import annotations
 
 import argparse
-import asyncio
-import sqlite3
+import os
 import sys
 from collections.abc import Callable
-
-from adapters.base import ConfigError
-
-from ..experiments import ConflictError, NotFoundError
-from ..paths import UnsafePathError
-from ..registry import UnknownAdapterError
-from ..schema import SchemaTooNewError
 
 # handlers are registered by the command modules: name -> async fn(args) -> int
 HANDLERS: dict[str, Callable] = {}
@@ -50,7 +42,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("serve", "run the scheduler headless (jobs survive the TUI closing)")
     p.add_argument("--max-concurrency", type=int)
     p.set_defaults(func="serve")
-    p = add("demo", "create the demo home and open labdeck on it")
+    p = add("demo", "create the demo home (--home, else $LABDECK_HOME, else ~/.labdeck-demo) "
+                    "and open labdeck on it")
     p.add_argument("--headless", action="store_true", help="run the demo loop without the TUI")
     p.set_defaults(func="demo")
     p = add("tui", "open the TUI (same as no subcommand)")
@@ -162,6 +155,34 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one command. Whatever a user can cause ends in one line on stderr and an exit code:
+    1 for errors, 2 for usage (argparse), 130 for Ctrl-C (jobs keep running: workers live in
+    their own sessions), 141 when the reader of our output went away (``| head``)."""
+    try:
+        return _dispatch(argv)
+    except KeyboardInterrupt:
+        _quiet_stdout()
+        print("labdeck: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        _quiet_stdout()
+        return 141
+    except Exception as exc:  # noqa: BLE001 - the last line of defence: no tracebacks
+        expected = _user_errors()
+        msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        if isinstance(exc, expected):
+            print(f"labdeck: error: {msg}", file=sys.stderr)
+            return 1
+        if os.environ.get("LABDECK_DEBUG"):
+            raise
+        print(f"labdeck: internal error: {type(exc).__name__}: {msg} "
+              "(LABDECK_DEBUG=1 shows the traceback)", file=sys.stderr)
+        return 1
+
+
+def _dispatch(argv: list[str] | None) -> int:
+    import asyncio
+
     from . import commands, study_cmds  # noqa: F401 - registers handlers
 
     parser = build_parser()
@@ -169,14 +190,33 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "func", None):
         args.func = "tui"
     fn = HANDLERS[args.func]
+    return asyncio.run(fn(args)) or 0
+
+
+def _user_errors() -> tuple[type[BaseException], ...]:
+    import sqlite3
+
+    from adapters.base import ConfigError
+
+    from ..experiments import ConflictError, NotFoundError
+    from ..paths import UnsafePathError
+    from ..registry import UnknownAdapterError
+    from ..schema import SchemaTooNewError
+
+    return (ConfigError, ConflictError, NotFoundError, UnknownAdapterError, UnsafePathError,
+            SchemaTooNewError, OSError, ValueError, LookupError, TimeoutError, RuntimeError,
+            sqlite3.Error)
+
+
+def _quiet_stdout() -> None:
+    """Point stdout at /dev/null so the interpreter's final flush cannot raise again (the
+    pattern the Python docs give for SIGPIPE)."""
     try:
-        return asyncio.run(fn(args)) or 0
-    except KeyboardInterrupt:
-        print("labdeck: interrupted", file=sys.stderr)
-        return 130
-    except (ConfigError, ConflictError, NotFoundError, UnknownAdapterError, UnsafePathError,
-            SchemaTooNewError, FileNotFoundError, ValueError, LookupError, TimeoutError,
-            RuntimeError, sqlite3.Error) as exc:
-        msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        print(f"labdeck: error: {msg}", file=sys.stderr)
-        return 1
+        sys.stdout.flush()
+    except (BrokenPipeError, OSError, ValueError):
+        pass
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
