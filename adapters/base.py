@@ -69,12 +69,21 @@ class Field:
             try:
                 return int(s)
             except ValueError:
-                f = float(s)  # accept "1e3"
+                try:
+                    f = float(s)  # accept "1e3"
+                except ValueError:
+                    raise ValueError(f"expected an integer, got {text!r}") from None
                 if not f.is_integer():
                     raise ValueError(f"expected an integer, got {text!r}") from None
                 return int(f)
         if t == "float":
-            return float(s)
+            try:
+                value = float(s)
+            except ValueError:
+                raise ValueError(f"expected a number, got {text!r}") from None
+            if not math.isfinite(value):
+                raise ValueError(f"expected a finite number, got {text!r}")
+            return value
         return text
 
     def check(self, value: Any) -> tuple[Any, str | None]:
@@ -96,9 +105,12 @@ class Field:
         elif t == "float":
             if isinstance(value, bool) or not isinstance(value, (int, float)):
                 return value, f"expected float, got {type(value).__name__} {value!r}"
-            value = float(value)
-            if math.isnan(value):
-                return value, "must not be NaN"
+            try:
+                value = float(value)
+            except OverflowError:  # an int beyond 1.8e308
+                return value, "must be a finite number"
+            if not math.isfinite(value):
+                return value, f"must be a finite number, got {value!r}"
         elif t == "str":
             if not isinstance(value, str):
                 return value, f"expected str, got {type(value).__name__} {value!r}"

@@ -1,8 +1,13 @@
 """Buffered metric ingestion: what the tracking API, workers and study trials log through.
 
-``log`` is one append under a lock; a background thread flushes batches in one IMMEDIATE
-transaction each (woken early when many points are pending), so a training loop logging
-every step barely notices it.
+``log`` checks its input and appends under a lock; a background thread flushes batches in one
+IMMEDIATE transaction each (woken early when many points are pending), so a training loop
+logging every step barely notices it.
+
+A point that ``log`` accepted is kept until it is stored: a failed write (a full disk, a
+locked database) rolls back with its new metric keys, the points go back to the buffer and
+the thread retries with a growing pause, reporting the failure once on stderr and once more
+when writes succeed again. Values are floats; NaN is stored as NULL, +-inf as themselves.
 """
 
 from __future__ import annotations
@@ -15,6 +20,42 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from .schema import write_tx
+
+MAX_KEY_LENGTH = 256
+STEP_MIN, STEP_MAX = -(2**63), 2**63 - 1  # SQLite INTEGER
+MAX_RETRY_PAUSE_S = 5.0
+
+
+def _shown_key(key: str) -> str:
+    return repr(key if len(key) <= 60 else key[:60] + "...")
+
+
+def _checked_key(key: Any) -> str:
+    if type(key) is not str:
+        key = str(key)
+    if len(key) > MAX_KEY_LENGTH:
+        raise ValueError(f"metric key {_shown_key(key)} is {len(key)} characters long;"
+                         f" the limit is {MAX_KEY_LENGTH}")
+    return key
+
+
+def _checked_step(step: Any) -> int:
+    try:
+        step = int(step)
+    except (OverflowError, ValueError) as exc:
+        raise ValueError(f"step {step!r} is not an integer ({exc})") from None
+    if not STEP_MIN <= step <= STEP_MAX:
+        shown = str(step) if step.bit_length() <= 256 else f"of {step.bit_length()} bits"
+        raise ValueError(f"step {shown} is outside the 64-bit integer range"
+                         f" [-2**63, 2**63 - 1]")
+    return step
+
+
+def _checked_epoch(epoch: Any) -> float:
+    try:
+        return float(epoch)
+    except OverflowError:
+        raise ValueError("epoch is too large for a float") from None
 
 
 class MetricWriter:
@@ -30,15 +71,17 @@ class MetricWriter:
         self._pending = 0
         self._lock = threading.Lock()
         self._db_lock = threading.Lock()
+        self._warned: set[str] = set()
+        self._failures = 0  # consecutive failed flushes of the background thread
+        self._failure: str | None = None  # the last one, as reported
         self._target(run_id)
-        self._closed = False
+        self._stop = threading.Event()
         self._wake = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="labdeck-metrics", daemon=True)
         self._thread.start()
 
     def _target(self, run_id: int) -> None:
         self.run_id = run_id
-        self._warned: set[str] = set()
         self._key_ids: dict[str, int] = dict(
             (k, i) for i, k in self.conn.execute(
                 "SELECT id, key FROM metric_keys WHERE run_id=?", (run_id,)).fetchall())
@@ -59,6 +102,7 @@ class MetricWriter:
                         self._write(buf)
                     except BaseException:
                         self._buf[:0] = buf
+                        self._pending += sum(len(m) for m, *_ in buf)
                         raise
                 self._target(run_id)
 
@@ -66,34 +110,86 @@ class MetricWriter:
     def last_step(self) -> int:
         return self._step
 
+    @property
+    def pending(self) -> int:
+        """Points accepted by ``log`` and not stored yet."""
+        return self._pending
+
+    def _value(self, key: str, value: Any) -> float | None:
+        """``value`` as a float; None (and one warning per key) for a value that is no number."""
+        try:
+            return float(value)  # ints, bools, numpy / torch scalars
+        except OverflowError:
+            raise ValueError(f"metric {_shown_key(key)}: the value is too large for a float"
+                             " (an integer beyond 1.8e308)") from None
+        except (TypeError, ValueError):
+            if key not in self._warned:
+                self._warned.add(key)
+                sys.stderr.write(f"labdeck: metric {_shown_key(key)} is not a number"
+                                 f" ({type(value).__name__}); skipped\n")
+            return None
+
+    def _checked(self, metrics: Mapping[str, Any]) -> dict[str, float]:
+        """A copy of ``metrics`` with str keys and float values; raises ValueError naming the
+        key for a key that is too long or a value no float can hold."""
+        out = {}
+        for key, value in metrics.items():
+            if type(key) is not str or len(key) > MAX_KEY_LENGTH:
+                key = _checked_key(key)
+            if type(value) is not float:
+                value = self._value(key, value)
+                if value is None:
+                    continue
+            out[key] = value
+        return out
+
     def log(self, metrics: Mapping[str, Any], step: int | None = None,
             epoch: float | None = None) -> None:
-        """Cheap: one append under a lock. Values are checked and keys resolved at flush."""
+        """Cheap: a check of the input and one append under a lock. Raises ValueError (and
+        stores nothing of this call) for a key over MAX_KEY_LENGTH characters, a value too
+        large for a float or a step outside int64."""
+        metrics = self._checked(metrics)
+        if step is not None:
+            step = _checked_step(step)
+        if epoch is not None:
+            epoch = _checked_epoch(epoch)
         with self._lock:
             if step is None:
-                step = self._step + 1
+                step = _checked_step(self._step + 1)
             if epoch is not None:
-                self.epoch = float(epoch)
-            self._step = max(self._step, int(step))
-            self._buf.append((metrics if type(metrics) is dict else dict(metrics), int(step),
-                              time.time(), self.epoch))
+                self.epoch = epoch
+            self._step = max(self._step, step)
+            self._buf.append((metrics, step, time.time(), self.epoch))
             self._pending += len(metrics)
             pending = self._pending
         if pending >= self.max_buffer:
-            if pending >= 10 * self.max_buffer:
-                self.flush()  # backpressure: the database cannot keep up
+            if pending >= 10 * self.max_buffer and self._failure is None:
+                # backpressure: the database cannot keep up. While it refuses writes the
+                # thread retries with pauses instead, and the points wait in memory.
+                try:
+                    self.flush()
+                except Exception as exc:  # noqa: BLE001 - kept and retried by the thread
+                    self._report(exc)
             else:
                 self._wake.set()
 
     def log_many(self, rows: Iterable[tuple[str, int, float]]) -> None:
+        """Append (key, step, value) rows; checked like ``log``, all or nothing."""
         wall = time.time()
+        checked = []
+        for key, step, value in rows:
+            key = _checked_key(key)
+            value = self._value(key, value)
+            if value is not None:
+                checked.append(({key: value}, _checked_step(step), wall))
         with self._lock:
-            for key, step, value in rows:
-                self._buf.append(({key: value}, int(step), wall, self.epoch))
-                self._step = max(self._step, int(step))
-                self._pending += 1
+            for metrics, step, wall in checked:
+                self._buf.append((metrics, step, wall, self.epoch))
+                self._step = max(self._step, step)
+            self._pending += len(checked)
 
     def flush(self) -> int:
+        """Store what is buffered now; on failure the points stay buffered and it raises."""
         with self._db_lock:
             with self._lock:
                 buf, self._buf = self._buf, []
@@ -105,28 +201,18 @@ class MetricWriter:
             except BaseException:
                 with self._lock:  # keep the points for the next attempt
                     self._buf[:0] = buf
+                    self._pending += sum(len(m) for m, *_ in buf)
                 raise
 
-    def _rows(self, buf: list, first_id: int) -> list[tuple]:
+    def _rows(self, buf: list, first_id: int, new_keys: dict[str, int]) -> list[tuple]:
         ids = self._key_ids
         rows = []
         n = first_id
         for metrics, step, wall, epoch in buf:
             for key, value in metrics.items():
-                if type(value) is not float:
-                    if isinstance(value, bool) or not isinstance(value, (int, float)):
-                        try:
-                            value = float(value)  # numpy / torch scalars
-                        except (TypeError, ValueError):
-                            if key not in self._warned:
-                                self._warned.add(key)
-                                sys.stderr.write(f"labdeck: metric {key!r} is not a number"
-                                                 f" ({value!r}); skipped\n")
-                            continue
-                    value = float(value)
-                kid = ids.get(key)
+                kid = ids.get(key) or new_keys.get(key)
                 if kid is None:
-                    kid = self._new_key(str(key))
+                    kid = new_keys[key] = self._new_key(key)
                 rows.append((kid, n, step, None if value != value else value, wall, epoch))
                 n += 1
         return rows
@@ -134,34 +220,58 @@ class MetricWriter:
     def _new_key(self, key: str) -> int:
         self.conn.execute("INSERT OR IGNORE INTO metric_keys(run_id, key) VALUES (?,?)",
                           (self.run_id, key))
-        kid = self.conn.execute("SELECT id FROM metric_keys WHERE run_id=? AND key=?",
-                                (self.run_id, key)).fetchone()[0]
-        self._key_ids[key] = kid
-        return kid
+        return self.conn.execute("SELECT id FROM metric_keys WHERE run_id=? AND key=?",
+                                 (self.run_id, key)).fetchone()[0]
 
     def _write(self, buf: list) -> int:
+        new_keys: dict[str, int] = {}  # cached only once committed: a rollback undoes them
         with write_tx(self.conn):
             first = self.conn.execute("SELECT last + 1 FROM metric_seq WHERE id=1").fetchone()[0]
-            rows = self._rows(buf, first)
+            rows = self._rows(buf, first, new_keys)
             if rows:
                 self.conn.executemany(
                     "INSERT INTO metrics(key_id, id, step, value, wall, epoch)"
                     " VALUES (?,?,?,?,?,?)", rows)
                 self.conn.execute("UPDATE metric_seq SET last=? WHERE id=1", (rows[-1][1],))
+        self._key_ids.update(new_keys)
         return len(rows)
 
+    def _report(self, exc: BaseException) -> None:
+        """Say once that writes fail (again only if the reason changes), not every retry."""
+        self._failures += 1
+        reason = f"{type(exc).__name__}: {exc}"
+        if reason != self._failure:
+            self._failure = reason
+            sys.stderr.write(f"labdeck: cannot store the metrics of run {self.run_id} ({reason});"
+                             f" {self.pending} points kept, retrying\n")
+
+    def _recovered(self) -> None:
+        if self._failure is not None:
+            sys.stderr.write(f"labdeck: metrics of run {self.run_id} are stored again (after"
+                             f" {self._failures} failed attempts)\n")
+        self._failures, self._failure = 0, None
+
     def _loop(self) -> None:
-        while not self._closed:
-            self._wake.wait(self.flush_every_s)
-            self._wake.clear()
+        while not self._stop.is_set():
+            if self._failures:
+                pause = min(self.flush_every_s * 2 ** min(self._failures, 16), MAX_RETRY_PAUSE_S)
+                if self._stop.wait(pause):
+                    break
+            else:
+                self._wake.wait(self.flush_every_s)
+                self._wake.clear()
             try:
                 self.flush()
-            except sqlite3.Error:
-                # a transient lock error: keep buffering, retry on the next tick
-                time.sleep(0.1)
+            except Exception as exc:  # noqa: BLE001 - the thread must outlive any failure
+                self._report(exc)
+            else:
+                self._recovered()
 
     def close(self) -> None:
-        self._closed = True
+        """Stop the thread and store the rest; raises (the points still buffered) when the
+        database refuses them."""
+        self._stop.set()
         self._wake.set()
         self._thread.join(timeout=5)
         self.flush()
+        self._recovered()

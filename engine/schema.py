@@ -243,4 +243,15 @@ class write_tx:
         return self.conn
 
     def __exit__(self, exc_type, exc, tb) -> None:
-        self.conn.execute("ROLLBACK" if exc_type else "COMMIT")
+        if exc_type is None:
+            try:
+                self.conn.execute("COMMIT")
+                return
+            except BaseException:
+                if self.conn.in_transaction:  # a failed COMMIT may leave it open
+                    self.conn.execute("ROLLBACK")
+                raise
+        # SQLite rolls some errors back by itself (SQLITE_FULL, SQLITE_IOERR, ...): a second
+        # ROLLBACK would fail and hide the error that matters
+        if self.conn.in_transaction:
+            self.conn.execute("ROLLBACK")

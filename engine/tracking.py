@@ -15,7 +15,9 @@ marks the run failed, and a run whose process dies is failed by the scheduler's 
 from __future__ import annotations
 
 import atexit
+import contextlib
 import os
+import sqlite3
 import sys
 import threading
 from collections.abc import Mapping
@@ -27,6 +29,10 @@ from .schema import connect_sync, write_tx
 from .settings import load_settings
 
 
+class MetricWriteError(RuntimeError):
+    """A run's buffered metric points could not be stored; they are kept for a retry."""
+
+
 class TrackedRun:
     def __init__(self, run_id: int, writer: MetricWriter, attached: bool, conn):
         self.id = run_id
@@ -34,6 +40,7 @@ class TrackedRun:
         self._writer = writer
         self._conn = conn
         self._finished = False
+        self._marked_failed = False  # by a finish() that could not store the points
         self._lock = threading.Lock()
 
     def log(self, metrics: Mapping[str, float], step: int | None = None,
@@ -46,13 +53,26 @@ class TrackedRun:
         self._writer.flush()
 
     def finish(self, status: str = "completed", error: str | None = None) -> None:
+        """Store every buffered point, then mark the run ``status``. When the points cannot
+        be stored (a full disk) it raises MetricWriteError and marks the run failed if it
+        can; the points stay buffered, and a later ``finish()`` stores them and the status."""
         with self._lock:
             if self._finished:
                 return
+            try:
+                self._writer.close()
+            except Exception as exc:
+                reason = (f"{self._writer.pending} metric points of run {self.id} could not be"
+                          f" stored ({type(exc).__name__}: {exc})")
+                if not self.attached:
+                    with contextlib.suppress(sqlite3.Error):
+                        self._marked_failed |= finish_run(self._conn, self.id, "failed", reason)
+                raise MetricWriteError(reason + "; they are kept in memory: call finish()"
+                                       " again once the database accepts writes") from exc
+            if not self.attached:
+                finish_run(self._conn, self.id, status, error,
+                           only_if_running=not self._marked_failed)
             self._finished = True
-        self._writer.close()
-        if not self.attached:
-            finish_run(self._conn, self.id, status, error)
 
     def __enter__(self) -> TrackedRun:
         return self
@@ -130,6 +150,8 @@ def _install_hooks() -> None:
         if _current is not None:
             try:
                 _current.finish("failed", f"{exc_type.__name__}: {exc}")
+            except MetricWriteError as failure:  # still show the exception that ended the run
+                sys.stderr.write(f"labdeck: {failure}\n")
             finally:
                 _current = None
         previous(exc_type, exc, tb)

@@ -10,6 +10,7 @@ the run's log.
 from __future__ import annotations
 
 import json
+import math
 import os
 import shlex
 import signal
@@ -34,15 +35,30 @@ _BASE_FIELDS = (
 _RESERVED = {f.name for f in _BASE_FIELDS}
 
 
-def placeholders(command: str) -> list[str]:
-    names = []
+def _template(command: str) -> list[tuple[str, str | None]]:
+    """(literal text, placeholder name or None) pairs. Only plain ``{name}`` placeholders are
+    allowed: a format spec (``{x:>99999999999}`` would ask for gigabytes), a conversion, an
+    index or an attribute is refused, so rendering is plain substitution."""
+    parts = []
     try:
-        for _, name, _, _ in string.Formatter().parse(command):
-            if name:
-                names.append(name)
+        for literal, name, spec, conversion in string.Formatter().parse(command):
+            if name is not None and (not name.isidentifier() or spec or conversion):
+                shown = "{" + name + (f"!{conversion}" if conversion else "") + (
+                    f":{spec}" if spec else "") + "}"
+                if len(shown) > 40:
+                    shown = shown[:37] + "..."
+                raise ConfigError({"command": f"placeholder {shown} is not allowed: use a plain"
+                                   " {name} (a letter or _, then letters, digits or _; no format"
+                                   " spec, conversion, index or attribute); {{ and }} are"
+                                   " literal braces"})
+            parts.append((literal, name))
     except ValueError as exc:
         raise ConfigError({"command": f"bad template: {exc}"}) from None
-    return names
+    return parts
+
+
+def placeholders(command: str) -> list[str]:
+    return [name for _, name in _template(command) if name]
 
 
 def _parse_literal(text: str) -> Any:
@@ -83,6 +99,8 @@ class ScriptAdapter(BaseAdapter):
                 errors[key] = "unknown key (not a {placeholder} of command)"
             elif not isinstance(value, (int, float, str)):  # bool is an int
                 errors[key] = f"expected a number, string or bool, got {value!r}"
+            elif isinstance(value, float) and not math.isfinite(value):
+                errors[key] = f"must be a finite number, got {value!r}"
         for name in used - set(extra) - _RESERVED:
             errors[name] = "used by command but has no value"
         if errors:
@@ -101,14 +119,18 @@ class ScriptAdapter(BaseAdapter):
             key, _, text = item.partition("=")
             key = key.strip()
             if key in _RESERVED:
-                out[key] = cls.config_schema().field(key).parse(text)
+                try:
+                    out[key] = cls.config_schema().field(key).parse(text)
+                except ValueError as exc:
+                    raise ConfigError({key: str(exc)}) from None
             else:
                 out[key] = _parse_literal(text)
         return out
 
     def render_command(self, config: Mapping[str, Any]) -> str:
         values = {k: shlex.quote(str(v)) for k, v in config.items() if k not in _RESERVED}
-        return config["command"].format(**values)
+        return "".join(literal + (values[name] if name else "")
+                       for literal, name in _template(config["command"]))
 
     def train(self, config: dict[str, Any], reporter: Reporter,
               resume_from: Path | None = None) -> dict[str, Any]:

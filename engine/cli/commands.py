@@ -12,7 +12,7 @@ from typing import Any
 from ..api import Engine
 from ..jobs import FINAL
 from .main import handler
-from .output import emit_json, fmt_age, fmt_duration, fmt_num, table
+from .output import clean, emit_json, fmt_age, fmt_duration, fmt_num, say, table
 
 
 async def kick(engine: Engine) -> None:
@@ -40,7 +40,7 @@ async def wait_jobs(engine: Engine, job_ids: list[int], quiet: bool) -> list:
                 jobs.append(job)
                 break
             if not quiet and sys.stderr.isatty():
-                line = f"\r job {jid} {job.status} {job.progress * 100:5.1f}% {job.message[:60]}"
+                line = f"\r job {jid} {job.status} {job.progress * 100:5.1f}% {clean(job.message[:60])}"
                 if line != last:
                     sys.stderr.write(line.ljust(90))
                     sys.stderr.flush()
@@ -144,7 +144,7 @@ async def exp_create(args) -> int:
     if args.json:
         emit_json(exp.to_json())
     else:
-        print(f"created experiment {exp.name} (id {exp.id}, adapter {exp.adapter})")
+        say(f"created experiment {exp.name} (id {exp.id}, adapter {exp.adapter})")
     return 0
 
 
@@ -163,7 +163,7 @@ async def exp_list(args) -> int:
             best = f"{e.objective} {arrow} {fmt_num(e.best_value)}"
         rows.append([e.name, e.adapter, str(e.runs), e.last_status or "-", best,
                      fmt_age(e.updated)])
-    print(table(["name", "adapter", "runs", "last run", "best objective", "updated"], rows))
+    say(table(["name", "adapter", "runs", "last run", "best objective", "updated"], rows))
     return 0
 
 
@@ -175,17 +175,17 @@ async def exp_show(args) -> int:
     if args.json:
         emit_json({**exp.to_json(), "run_list": [r.to_json() for r in runs]})
         return 0
-    print(f"{exp.name}  (id {exp.id})  adapter {exp.adapter}")
-    print(f"objective: {exp.objective or '-'} ({exp.direction or '-'})  tags: {', '.join(exp.tags)}")
+    say(f"{exp.name}  (id {exp.id})  adapter {exp.adapter}")
+    say(f"objective: {exp.objective or '-'} ({exp.direction or '-'})  tags: {', '.join(exp.tags)}")
     if exp.origin:
-        print(f"origin: {exp.origin}")
-    print("config:")
+        say(f"origin: {exp.origin}")
+    say("config:")
     for k, v in exp.config.items():
-        print(f"  {k} = {v!r}")
+        say(f"  {clean(k)} = {v!r}")
     if runs:
-        print(table(["run", "status", "steps", "duration"],
-                    [[f"#{r.number} (id {r.id})", r.status, fmt_num(r.steps),
-                      fmt_duration(r.duration)] for r in runs]))
+        say(table(["run", "status", "steps", "duration"],
+                  [[f"#{r.number} (id {r.id})", r.status, fmt_num(r.steps),
+                    fmt_duration(r.duration)] for r in runs]))
     return 0
 
 
@@ -196,13 +196,13 @@ async def exp_delete(args) -> int:
         if not args.yes and sys.stdin.isatty():
             answer = input(f"delete experiment {exp.name} and its {exp.runs} run(s)? [y/N] ")
             if answer.strip().lower() not in ("y", "yes"):
-                print("not deleted", file=sys.stderr)
+                say("not deleted", file=sys.stderr)
                 return 1
         await engine.delete_experiment(exp.id)
     if args.json:
         emit_json({"deleted": exp.name})
     else:
-        print(f"deleted experiment {exp.name}")
+        say(f"deleted experiment {exp.name}")
     return 0
 
 
@@ -222,9 +222,9 @@ async def adapters(args) -> int:
         emit_json(out)
     else:
         for a in out:
-            print(f"{a['name']}: {a['description']}  [{', '.join(a['capabilities'])}]")
+            say(f"{a['name']}: {a['description']}  [{', '.join(a['capabilities'])}]")
             for f in a["fields"]:
-                print(f"  {f['name']} ({f['type']}, default {f['default']!r}) {f['help']}")
+                say(f"  {f['name']} ({f['type']}, default {f['default']!r}) {f['help']}")
     return 0
 
 

@@ -11,7 +11,7 @@ from ..paths import UnsafePathError
 from ..runs import tail_lines
 from .commands import kick, wait_jobs
 from .main import handler
-from .output import emit_json, fmt_age, fmt_duration, fmt_num, table
+from .output import clean, emit_json, fmt_age, fmt_duration, fmt_num, say, table
 
 
 @handler("run_start")
@@ -24,17 +24,17 @@ async def run_start(args) -> int:
             if args.json:
                 emit_json({"run_id": run_id, "job_id": job_id, "run": run.label})
             else:
-                print(f"run {run_id} ({run.label}) job {job_id} queued")
+                say(f"run {run_id} ({run.label}) job {job_id} queued")
             return 0
         if not args.json:
-            print(f"run {run_id} ({run.label}) job {job_id} started; waiting", file=sys.stderr)
+            say(f"run {run_id} ({run.label}) job {job_id} started; waiting", file=sys.stderr)
         (job,) = await wait_jobs(engine, [job_id], quiet=args.json)
         run = await engine.get_run(run_id)
     if args.json:
         emit_json({"run_id": run_id, "job_id": job_id, "status": job.status, "error": job.error,
                    "summary": run.summary})
     else:
-        print(f"run {run_id} {job.status}" + (f": {job.error}" if job.error else ""))
+        say(f"run {run_id} {job.status}" + (f": {job.error}" if job.error else ""))
         _print_summary(run.summary or {})
     return 0 if job.status == "completed" else 1
 
@@ -45,7 +45,7 @@ def _print_summary(summary: dict) -> None:
     rows = [[k, fmt_num(s["last"]), fmt_num(s["best"]), fmt_num(s["best_step"]),
              fmt_num(s["min"]), fmt_num(s["max"]), str(s["count"]),
              "↓" if s["direction"] == "minimize" else "↑"] for k, s in sorted(summary.items())]
-    print(table(["metric", "last", "best", "@step", "min", "max", "count", "dir"], rows))
+    say(table(["metric", "last", "best", "@step", "min", "max", "count", "dir"], rows))
 
 
 @handler("run_show")
@@ -60,14 +60,14 @@ async def run_show(args) -> int:
         d["worker_pid"] = run.pid if run.status == "running" else None
         emit_json(d)
         return 0
-    print(f"{run.label}  (run id {run.id})  {run.status}"
-          + (f"  pid {run.pid}" if run.status == "running" and run.pid else ""))
+    say(f"{run.label}  (run id {run.id})  {run.status}"
+        + (f"  pid {run.pid}" if run.status == "running" and run.pid else ""))
     if run.status == "running" and run.progress is not None:
-        print(f"progress {run.progress * 100:.0f}%  {run.message}")
-    print(f"duration {fmt_duration(run.duration)}  steps {fmt_num(run.steps)}"
-          f"  epochs {fmt_num(run.epochs)}")
+        say(f"progress {run.progress * 100:.0f}%  {clean(run.message)}")
+    say(f"duration {fmt_duration(run.duration)}  steps {fmt_num(run.steps)}"
+        f"  epochs {fmt_num(run.epochs)}")
     if run.error:
-        print(f"error: {run.error}")
+        say(f"error: {run.error}")
     _print_summary(summary)
     return 0
 
@@ -79,9 +79,9 @@ async def run_list(args) -> int:
     if args.json:
         emit_json([r.to_json() for r in runs])
     else:
-        print(table(["id", "run", "status", "steps", "duration"],
-                    [[str(r.id), r.label, r.status, fmt_num(r.steps), fmt_duration(r.duration)]
-                     for r in runs]))
+        say(table(["id", "run", "status", "steps", "duration"],
+                  [[str(r.id), r.label, r.status, fmt_num(r.steps), fmt_duration(r.duration)]
+                   for r in runs]))
     return 0
 
 
@@ -101,9 +101,9 @@ async def run_metrics(args) -> int:
         emit_json({"run_id": run.id, "metrics": out})
     else:
         for key, pts in out.items():
-            print(f"{key} ({len(pts)} points)")
+            say(f"{clean(key)} ({len(pts)} points)")
             for s, v in pts:
-                print(f"  {fmt_num(s)}\t{fmt_num(v)}")
+                say(f"  {fmt_num(s)}\t{fmt_num(v)}")
     return 0
 
 
@@ -116,8 +116,8 @@ async def run_logs(args) -> int:
             if not args.follow:
                 raise LookupError(f"run {run.label} has no log yet")
         else:
-            for line in tail_lines(path, args.lines):
-                print(line)
+            for line in tail_lines(path, args.lines):  # the command's own output, as is
+                sys.stdout.write(line + "\n")
         if not args.follow:
             return 0
         pos = path.stat().st_size if path and path.exists() else 0
@@ -155,7 +155,7 @@ async def run_cancel(args) -> int:
     if args.json:
         emit_json(job.to_json())
     else:
-        print(f"job {job.id} of {run.label}: {job.status}")
+        say(f"job {job.id} of {run.label}: {job.status}")
     return 0
 
 
@@ -169,14 +169,14 @@ async def run_checkpoints(args) -> int:
             except UnsafePathError as exc:
                 raise UnsafePathError(f"refused: {exc}") from None
             if not args.json:
-                print(f"deleted {args.delete}")
+                say(f"deleted {args.delete}")
         ckpts = await engine.list_checkpoints(run.id)
     if args.json:
         emit_json(ckpts)
     elif not args.delete:
-        print(table(["name", "size", "step", "modified"],
-                    [[c["name"], _size(c["size"]), fmt_num(c["step"]),
-                      fmt_age(c["mtime"])] for c in ckpts]))
+        say(table(["name", "size", "step", "modified"],
+                  [[c["name"], _size(c["size"]), fmt_num(c["step"]),
+                    fmt_age(c["mtime"])] for c in ckpts]))
     return 0
 
 
@@ -195,9 +195,9 @@ async def jobs_list(args) -> int:
     if args.json:
         emit_json([j.to_json() for j in jobs])
     else:
-        print(table(["id", "type", "target", "status", "progress", "elapsed", "message"],
-                    [[str(j.id), j.type, j.target, j.status, f"{j.progress * 100:.0f}%",
-                      fmt_duration(j.elapsed), (j.error or j.message)[:50]] for j in jobs]))
+        say(table(["id", "type", "target", "status", "progress", "elapsed", "message"],
+                  [[str(j.id), j.type, j.target, j.status, f"{j.progress * 100:.0f}%",
+                    fmt_duration(j.elapsed), (j.error or j.message)[:50]] for j in jobs]))
     return 0
 
 
@@ -209,16 +209,16 @@ async def jobs_show(args) -> int:
     if args.json:
         emit_json({**job.to_json(), "elapsed": job.elapsed, "eta": job.eta, "log_tail": log})
         return 0
-    print(f"job {job.id}  {job.type}  {job.target}  {job.status}  {job.progress * 100:.0f}%")
-    print(f"message: {job.message}")
+    say(f"job {job.id}  {job.type}  {job.target}  {job.status}  {job.progress * 100:.0f}%")
+    say(f"message: {clean(job.message)}")
     if job.error:
-        print(f"error: {job.error}")
+        say(f"error: {job.error}")
     if job.result is not None:
         import json
 
-        print("result: " + json.dumps(job.result, default=str)[:2000])
+        say("result: " + json.dumps(job.result, default=str)[:2000])
     for line in log:
-        print("  | " + line)
+        say("  | " + line)
     return 0
 
 
@@ -229,5 +229,5 @@ async def jobs_cancel(args) -> int:
     if args.json:
         emit_json(job.to_json())
     else:
-        print(f"job {job.id}: {job.status}")
+        say(f"job {job.id}: {job.status}")
     return 0

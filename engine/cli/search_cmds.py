@@ -9,7 +9,7 @@ from ..api import Engine
 from ..compare import comparison_rows
 from .commands import kick, wait_jobs
 from .main import handler
-from .output import emit_json, fmt_num, table
+from .output import clean, emit_json, fmt_num, say, table
 
 
 @handler("compare")
@@ -23,17 +23,17 @@ async def compare(args) -> int:
         emit_json(d)
         return 0
     keys = c.differing if args.diff_only else c.config_keys
-    print("config" + (" (differing only)" if args.diff_only else ""))
+    say("config" + (" (differing only)" if args.diff_only else ""))
     rows = [[("* " if k in c.differing else "  ") + k] + [fmt_num(v) if not isinstance(v, str)
             else v for v in c.config[k]] for k in keys]
-    print(table(["key", *c.columns], rows))
-    print(f"\nmetrics ({which}; ★ best)")
+    say(table(["key", *c.columns], rows))
+    say(f"\nmetrics ({which}; ★ best)")
     rows = []
     for key, m in c.metrics.items():
         bi = m["best_last" if which == "last" else "best_best"]
         rows.append([key + (" ↓" if m["direction"] == "minimize" else " ↑")] + [
             fmt_num(v) + (" ★" if i == bi else "") for i, v in enumerate(m[which])])
-    print(table(["metric", *c.columns], rows))
+    say(table(["metric", *c.columns], rows))
     return 0
 
 
@@ -45,19 +45,19 @@ async def _job_cmd(args, starter: str) -> int:
             if args.json:
                 emit_json({"job_id": job_id})
             else:
-                print(f"job {job_id} queued")
+                say(f"job {job_id} queued")
             return 0
         (job,) = await wait_jobs(engine, [job_id], quiet=args.json)
     if args.json:
         emit_json(job.to_json())
     else:
-        print(f"job {job.id} {job.status}" + (f": {job.error}" if job.error else ""))
+        say(f"job {job.id} {job.status}" + (f": {job.error}" if job.error else ""))
         res = job.result or {}
         if res.get("view_type") == "retrieval_table" or "data" in res:
             _print_rows(res.get("data", {}))
         elif res:
             for k, v in res.items():
-                print(f"  {k}: {v}")
+                say(f"  {clean(k)}: {clean(v)}")
     return 0 if job.status == "completed" else 1
 
 
@@ -66,8 +66,8 @@ def _print_rows(data: dict) -> None:
     if not rows:
         return
     cols = list(rows[0].keys())
-    print(table(cols, [[fmt_num(r.get(c)) if not isinstance(r.get(c), str) else r.get(c)
-                        for c in cols] for r in rows]))
+    say(table(cols, [[fmt_num(r.get(c)) if not isinstance(r.get(c), str) else r.get(c)
+                      for c in cols] for r in rows]))
 
 
 @handler("eval")
@@ -109,10 +109,10 @@ async def _search(args, kind: str) -> int:
                              "text": h.text, "image_path": h.image_path, **h.extra}
                             for h in hits]})
         return 0
-    print(f"{len(hits)} results in {res['latency_ms']:.1f} ms  ({run.label} ›"
-          f" {res['index'].checkpoint})")
-    print(table(["rank", "score", "id", "text"],
-                [[str(h.rank), fmt_num(h.score), h.item_id, h.text[:70]] for h in hits]))
+    say(f"{len(hits)} results in {res['latency_ms']:.1f} ms  ({run.label} ›"
+        f" {res['index'].checkpoint})")
+    say(table(["rank", "score", "id", "text"],
+              [[str(h.rank), fmt_num(h.score), h.item_id, h.text[:70]] for h in hits]))
     if args.show:  # the terminal rendering lives in tui/ (engine never imports rich)
         importlib.import_module("tui.thumbnails").show_thumbnails(hits)
     return 0

@@ -7,7 +7,7 @@ import sys
 from typing import Any
 
 from .main import handler
-from .output import emit_json, fmt_duration, fmt_num, table
+from .output import clean, emit_json, fmt_duration, fmt_num, say, table
 
 
 def add_parsers(add, sub) -> None:  # noqa: ARG001
@@ -107,10 +107,10 @@ async def study_create(args) -> int:
     if args.json:
         emit_json(study_json(study))
     else:
-        print(f"study {study.name} created ({study.engine}, {study.n_trials} trials,"
-              f" {study.settings['direction']} {study.settings['objective']})")
+        say(f"study {study.name} created ({study.engine}, {study.n_trials} trials,"
+            f" {study.settings['direction']} {study.settings['objective']})")
         _print_space(study)
-        print(f"storage {study.storage}  study_name {study.engine_study}")
+        say(f"storage {study.storage}  study_name {study.engine_study}")
     return 0
 
 
@@ -125,17 +125,17 @@ async def study_start(args) -> int:
             if args.json:
                 emit_json({"study": args.name, "job_id": job_id, "status": "queued"})
             else:
-                print(f"study {args.name} job {job_id} queued")
+                say(f"study {args.name} job {job_id} queued")
             return 0
         if not args.json:
-            print(f"study {args.name} job {job_id} started; waiting", file=sys.stderr)
+            say(f"study {args.name} job {job_id} started; waiting", file=sys.stderr)
         (job,) = await wait_jobs(engine, [job_id], quiet=args.json)
         study = await engine.get_study(args.name, refresh=True)
     if args.json:
         emit_json({"study": args.name, "job_id": job_id, "job_status": job.status,
                    "error": job.error, **study_json(study)})
     else:
-        print(f"study {args.name}: job {job.status}" + (f": {job.error}" if job.error else ""))
+        say(f"study {args.name}: job {job.status}" + (f": {job.error}" if job.error else ""))
         _print_best(study)
     return 0 if job.status == "completed" else 1
 
@@ -151,25 +151,25 @@ async def study_show(args) -> int:
         emit_json(study_json(study, trials))
         return 0
     s = study.settings
-    print(f"study {study.name}  {study.status}  engine {study.engine}  adapter {study.adapter}"
-          f"  from {study.experiment}")
-    print(f"storage {study.storage}  study_name {study.engine_study}")
-    print(f"{s['direction']} {s['objective']}  n_trials {s['n_trials']}  search_epochs"
-          f" {fmt_num(s['search_epochs'])}  subset_ratio {fmt_num(s['subset_ratio'])}  pruner"
-          f" {s['pruner']}  workers {s['workers']}  timeout {fmt_num(s['timeout_s'])}")
+    say(f"study {study.name}  {study.status}  engine {study.engine}  adapter {study.adapter}"
+        f"  from {study.experiment}")
+    say(f"storage {study.storage}  study_name {study.engine_study}")
+    say(f"{s['direction']} {s['objective']}  n_trials {s['n_trials']}  search_epochs"
+        f" {fmt_num(s['search_epochs'])}  subset_ratio {fmt_num(s['subset_ratio'])}  pruner"
+        f" {s['pruner']}  workers {s['workers']}  timeout {fmt_num(s['timeout_s'])}")
     c = study.counts
-    print(f"trials: {c['complete']} complete, {c['pruned']} pruned, {c['failed']} failed,"
-          f" {c['running']} running, {c['left']} left")
+    say(f"trials: {c['complete']} complete, {c['pruned']} pruned, {c['failed']} failed,"
+        f" {c['running']} running, {c['left']} left")
     _print_space(study)
     if trials:
         names = [k for k, p in study.space.items() if p["kind"] != "fixed"]
         rows = [[str(t.number), t.state, fmt_num(t.value),
                  *[fmt_num(t.params.get(n)) for n in names], fmt_duration(t.duration),
                  str(t.run_id or "-"), (t.error or "")[:40]] for t in trials]
-        print(table(["#", "state", "value", *names, "time", "run", "note"], rows))
+        say(table(["#", "state", "value", *names, "time", "run", "note"], rows))
     _print_best(study)
     if study.importance:
-        print("importance: " + "  ".join(f"{k} {v:.2f}" for k, v in study.importance.items()))
+        say("importance: " + "  ".join(f"{clean(k)} {v:.2f}" for k, v in study.importance.items()))
     return 0
 
 
@@ -177,13 +177,13 @@ def _print_space(study) -> None:
     from ..studies.space import ParamSpec
 
     for name, p in study.space.items():
-        print(f"  {name}: {ParamSpec.from_json(p).describe()}")
+        say(f"  {clean(name)}: {clean(ParamSpec.from_json(p).describe())}")
 
 
 def _print_best(study) -> None:
     if study.best_trial is not None:
-        print(f"best: trial {study.best_trial} {study.settings['objective']}="
-              f"{fmt_num(study.best_value)} params {study.best_params}")
+        say(f"best: trial {study.best_trial} {study.settings['objective']}="
+            f"{fmt_num(study.best_value)} params {study.best_params}")
 
 
 @handler("study_list")
@@ -193,10 +193,10 @@ async def study_list(args) -> int:
     if args.json:
         emit_json([study_json(s) for s in studies])
     else:
-        print(table(["name", "status", "engine", "adapter", "trials", "best", "objective"],
-                    [[s.name, s.status, s.engine, s.adapter,
-                      f"{s.n_trials - s.counts['left'] - s.counts['running']}/{s.n_trials}",
-                      fmt_num(s.best_value), s.settings["objective"]] for s in studies]))
+        say(table(["name", "status", "engine", "adapter", "trials", "best", "objective"],
+                  [[s.name, s.status, s.engine, s.adapter,
+                    f"{s.n_trials - s.counts['left'] - s.counts['running']}/{s.n_trials}",
+                    fmt_num(s.best_value), s.settings["objective"]] for s in studies]))
     return 0
 
 
@@ -215,7 +215,7 @@ async def study_cancel(args) -> int:
     if args.json:
         emit_json(study_json(study))
     else:
-        print(f"study {study.name}: {study.status}")
+        say(f"study {study.name}: {study.status}")
     return 0
 
 
@@ -239,7 +239,7 @@ async def study_worker(args) -> int:
     if args.json:
         emit_json(out)
     else:
-        print(f"study {args.name}: ran trials {out['trials_run']}; study {out['status']}")
+        say(f"study {args.name}: ran trials {out['trials_run']}; study {out['status']}")
     return 0
 
 
@@ -250,9 +250,9 @@ async def study_promote(args) -> int:
     if args.json:
         emit_json(exp.to_json())
     else:
-        print(f"experiment {exp.name} created ({exp.origin})")
+        say(f"experiment {exp.name} created ({exp.origin})")
         for k, v in sorted(exp.config.items()):
-            print(f"  {k} = {v!r}")
+            say(f"  {clean(k)} = {v!r}")
     return 0
 
 
@@ -260,12 +260,12 @@ async def study_promote(args) -> int:
 async def study_delete(args) -> int:
     if not args.yes and not args.json:
         if not sys.stdin.isatty() or input(f"delete study {args.name}? [y/N] ").lower() != "y":
-            print("not deleted")
+            say("not deleted")
             return 1
     async with _engine(args) as engine:
         await engine.delete_study(args.name)
     if args.json:
         emit_json({"deleted": args.name})
     else:
-        print(f"study {args.name} deleted")
+        say(f"study {args.name} deleted")
     return 0
