@@ -7,6 +7,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPTS = Path(__file__).resolve().parent / "scripts"
+# Learning-sensitive tests train with this seed. The gate uses 0; `LABDECK_TEST_SEED=N` reruns
+# them with another seed to check that their margins hold (README, "Checking the margins").
+TEST_SEED = int(os.environ.get("LABDECK_TEST_SEED", "0"))
 
 
 def script_command(*extra: str) -> str:

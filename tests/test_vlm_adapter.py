@@ -7,15 +7,19 @@ from pathlib import Path
 import pytest
 import torch
 from adapter_conformance import AdapterConformance, RecordingReporter
+from helpers import TEST_SEED
 from test_vlm_units import make_folder
 
 from adapters.vlm_quantization import VLMQuantizationAdapter
 
 QUICK = {"n_train": 64, "n_query": 8, "n_database": 32, "image_size": 16, "epochs": 1,
          "batch_size": 32, "width": 8, "log_every": 1}
-# big enough to learn something in a few seconds
-SMALL = {"n_train": 2000, "n_query": 40, "n_database": 200, "image_size": 32, "epochs": 6,
-         "batch_size": 64, "width": 32, "log_every": 5}
+# Trained until clearly learned, not "a few seconds": with 6 epochs mAP@64 ranged 0.29-0.70
+# over seeds 0-2 on one AMD EPYC (0.29 failed a bare 0.3 bar there while Intel passed). With
+# 12 epochs seeds 0-4 gave 0.86-0.99 both ways against 0.05 at random init. Two threads fixed,
+# so the float path does not depend on the machine's core count.
+SMALL = {"n_train": 2000, "n_query": 40, "n_database": 200, "image_size": 32, "epochs": 12,
+         "batch_size": 64, "width": 32, "log_every": 5, "num_threads": 2, "seed": TEST_SEED}
 
 
 class TestVLMConformance(AdapterConformance):
@@ -50,10 +54,10 @@ def test_train_reports_metrics_progress_checkpoints(trained) -> None:
     for bits in (8, 16, 32, 64, 128):
         assert {f"val/map_i2t_{bits}", f"val/map_t2i_{bits}", f"val/map_{bits}"} <= keys
     assert {"train/loss", "val/loss"} <= keys
-    assert any("epoch 6/6 step" in m for _, m in rep.progress_calls)
+    assert any("epoch 12/12 step" in m for _, m in rep.progress_calls)
     assert {n for n, _ in rep.checkpoints} == {"best.pt", "last.pt"}
     ckpt = torch.load(rep.checkpoint_path("last.pt"), weights_only=True)
-    assert ckpt["epoch"] == 6 and "optimizer" in ckpt
+    assert ckpt["epoch"] == 12 and "optimizer" in ckpt
 
 
 def test_evaluate_table_shape(trained) -> None:
@@ -65,8 +69,27 @@ def test_evaluate_table_shape(trained) -> None:
     assert set(res.data["columns"]) <= set(rows[0])
     assert res.data["n_database"] == SMALL["n_database"]
     assert 0.0 <= res.summary["map_i2t_64"] <= 1.0
-    # far above chance (~0.05 for 36 labels) after a few seconds of training
-    assert res.summary["map_i2t_64"] > 0.3 and res.summary["map_t2i_64"] > 0.3
+    # Learned, by a ratio to the same model at random init evaluated the same way (about 0.05,
+    # chance for 36 labels) and by an absolute floor well under the 0.86 the weakest of five
+    # seeds reached: the margins hold across CPU makes and seeds (README, Checking the margins).
+    chance = random_init_map(cfg, ckpt, rep)
+    for key in ("map_i2t_64", "map_t2i_64"):
+        assert res.summary[key] >= 0.5, (key, res.summary[key])
+        assert res.summary[key] >= 5 * chance[key], (key, res.summary[key], chance[key])
+
+
+def random_init_map(cfg: dict, ckpt: Path, rep: RecordingReporter) -> dict[str, float]:
+    from adapters.vlm_quantization.runtime import build_model, save_checkpoint
+    from adapters.vlm_quantization.tokenizer import CharTokenizer
+
+    state = torch.load(ckpt, weights_only=True)
+    tok = CharTokenizer(list(state["vocab"]), int(state["max_len"]))
+    torch.manual_seed(cfg["seed"])
+    random_ckpt = rep.run_dir.parent / "random-init.pt"
+    save_checkpoint(random_ckpt, build_model(cfg, len(tok)), tok, cfg)
+    res = VLMQuantizationAdapter().evaluate(cfg, random_ckpt, RecordingReporter(
+        rep.run_dir.parent / "random-eval"))
+    return {k: res.summary[k] for k in ("map_i2t_64", "map_t2i_64")}
 
 
 @pytest.mark.parametrize("method", ["hamming", "cosine"])

@@ -47,3 +47,41 @@ async def wait_for(pilot, cond: Callable[[], object], timeout: float = 10.0,
         if loop.time() > deadline:
             raise AssertionError(f"timed out after {timeout} s waiting for {what}")
         await pilot.pause(0.05)
+
+
+async def settle(pilot, timeout: float = 10.0) -> None:
+    """Wait until the app is quiet: no worker pending or running across two UI ticks, then no
+    scheduled animation. Use before a snapshot instead of a fixed pause, which a loaded machine
+    outruns."""
+    from textual.worker import WorkerState
+
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    quiet = 0
+    while quiet < 2:
+        await pilot.pause()
+        busy = any(w.state in (WorkerState.PENDING, WorkerState.RUNNING)
+                   for w in pilot.app.workers)
+        quiet = 0 if busy else quiet + 1
+        if busy:
+            if loop.time() > deadline:
+                raise AssertionError(f"app still busy after {timeout} s: "
+                                     f"{[w.name for w in pilot.app.workers]}")
+            await pilot.pause(0.02)
+    await pilot.wait_for_scheduled_animations()
+    await pilot.pause()
+
+
+async def palette_shows(pilot, text: str, timeout: float = 10.0) -> None:
+    """Wait until the command palette's highlighted hit contains ``text`` (its search runs in
+    the background, so the hits arrive some ticks after the keys)."""
+    from textual.command import CommandList
+
+    def highlighted() -> str:
+        hits = pilot.app.screen.query_one(CommandList)
+        if hits.highlighted is None:
+            return ""
+        return str(hits.get_option_at_index(hits.highlighted).prompt)
+
+    await wait_for(pilot, lambda: text.lower() in highlighted().lower(), timeout=timeout,
+                   what=f"palette hit {text!r}")

@@ -10,7 +10,7 @@ from tui.screens.confirm import ConfirmModal
 from tui.screens.experiment_form import AdapterPicker, ExperimentForm
 from tui.screens.experiments import ExperimentsScreen
 
-from .conftest import wait_for
+from .conftest import palette_shows, wait_for
 
 
 def rows(app) -> list[str]:
@@ -95,14 +95,14 @@ async def test_palette_compare_selected_and_open_areas(seeded):
         assert len(screen.selected) == 2
         await pilot.press("ctrl+p")
         await pilot.press(*"compare selected")
-        await pilot.pause(0.3)
+        await palette_shows(pilot, "Compare selected")
         await pilot.press("enter")
         await wait_for(pilot, lambda: isinstance(app.screen, CompareScreen)
                        and app.screen.comparison is not None, what="compare via palette")
         assert sorted(app.compare_refs) == sorted(screen.selected)
         await pilot.press("ctrl+p")
         await pilot.press(*"open studies")
-        await pilot.pause(0.3)
+        await palette_shows(pilot, "Open studies")
         await pilot.press("enter")
         await wait_for(pilot, lambda: isinstance(app.screen, StudiesScreen), what="studies")
 

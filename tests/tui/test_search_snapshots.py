@@ -12,7 +12,7 @@ from tui.app import LabdeckApp
 from tui.screens.search_modals import SourcePicker
 from tui.widgets.search_evals import EvalsPane
 
-from .conftest import wait_for
+from .conftest import settle, wait_for
 from .search_support import build_index, open_search, run_eval, train_tiny, wait_results
 from .seed import FROZEN_NOW
 
@@ -52,7 +52,7 @@ def _text_query(query: str):
         before = screen.searches
         await pilot.press("slash", *query, "enter", "escape")
         await wait_results(pilot, screen, before)
-        await pilot.pause(0.2)
+        await settle(pilot)
     return run_before
 
 
@@ -75,7 +75,7 @@ def test_search_image_results_80x24(snap_home, snap_compare):
         screen.query_one("#search-grid").focus()
         await pilot.press("right", "m")
         await wait_results(pilot, screen, before + 1)
-        await pilot.pause(0.2)
+        await settle(pilot)
 
     assert snap_compare(_app(snap_home), terminal_size=(80, 24), run_before=run_before)
 
@@ -88,7 +88,7 @@ def test_search_no_index_80x24(snap_home, snap_compare):
         await wait_for(pilot, lambda: isinstance(app.screen, SourcePicker))
         await pilot.press("down", "enter")  # best.pt (indexed) -> last.pt (no index)
         await wait_for(pilot, lambda: screen.source.checkpoint == "last.pt")
-        await pilot.pause(0.2)
+        await settle(pilot)
 
     assert snap_compare(_app(snap_home), terminal_size=(80, 24), run_before=run_before)
 
@@ -103,6 +103,6 @@ def test_search_evals_compare_120x40(snap_home, snap_compare):
         pane.query_one("#eval-list").focus()
         await pilot.press("down", "space")
         await wait_for(pilot, lambda: len(pane._shown) == 2)
-        await pilot.pause(0.3)
+        await settle(pilot)
 
     assert snap_compare(_app(snap_home), terminal_size=(120, 40), run_before=run_before)

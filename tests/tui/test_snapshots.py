@@ -12,7 +12,7 @@ from tui.screens.help import HelpScreen
 from tui.screens.job_detail import JobDetailScreen
 from tui.screens.run_detail import RunDetailScreen
 
-from .conftest import wait_for
+from .conftest import settle, wait_for
 
 SIZES = [pytest.param((80, 24), id="80x24"), pytest.param((120, 40), id="120x40")]
 
@@ -37,14 +37,14 @@ def _steps(name: str):
         pilot.app.push_screen(RunDetailScreen(1))
         await wait_for(pilot, lambda: isinstance(pilot.app.screen, RunDetailScreen)
                        and pilot.app.screen.loaded)
-        await pilot.pause(0.2)
+        await settle(pilot)
 
     async def compare(pilot):
         await _ready(pilot)
         await pilot.app.open_compare(["lr-sweep-1e-2", "lr-sweep-3e-2", "lr-sweep-1e-1"])
         await wait_for(pilot, lambda: pilot.app.screen.comparison is not None
                        and pilot.app.screen.query("#final-table"))
-        await pilot.pause(0.3)
+        await settle(pilot)
 
     async def jobs(pilot):
         await _ready(pilot)
@@ -57,7 +57,7 @@ def _steps(name: str):
         await wait_for(pilot, lambda: isinstance(pilot.app.screen, JobDetailScreen)
                        and pilot.app.screen.loaded)
         await pilot.press("right")  # the result tab
-        await pilot.pause(0.2)
+        await settle(pilot)
 
     async def search(pilot):
         await _ready(pilot)
@@ -80,7 +80,7 @@ def _steps(name: str):
         pilot.app.screen.query_one("#f-timeout_s").value = "-1"
         await pilot.press("ctrl+s")
         await wait_for(pilot, lambda: pilot.app.screen.query(".field.invalid"))
-        await pilot.pause(0.2)
+        await settle(pilot)
 
     return locals()[name]
 

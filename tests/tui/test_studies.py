@@ -17,7 +17,7 @@ from tui.screens.study_detail import StudyDetailScreen
 from tui.screens.study_form import ExperimentPicker, StudyForm
 from tui.widgets.study_chart import ObjectiveChart
 
-from .conftest import wait_for
+from .conftest import settle, wait_for
 from .seed import REPO
 
 TOY = f"{sys.executable} -m engine.examples.toy_train --lr {{lr}} --steps {{steps}} --sleep 0"
@@ -76,7 +76,7 @@ async def test_create_invalid_then_fix_run_and_promote(home):
         err = lr.query_one(".perror", Static)
         await wait_for(pilot, lambda: "must be < max" in text_of(err), what="inline range error")
         await pilot.press("ctrl+s")
-        await pilot.pause(0.3)
+        await settle(pilot)
         assert app.screen is form and lr.has_class("invalid")
         # log scale with min <= 0
         lr.query_one(".p-min", Input).value = "0"

@@ -22,7 +22,7 @@ from tui.screens.studies import StudiesScreen
 from tui.screens.study_detail import StudyDetailScreen
 from tui.widgets import header
 
-from .conftest import wait_for
+from .conftest import settle, wait_for
 from .seed import FROZEN_NOW, REPO
 
 CMD = (f"{sys.executable} -m engine.examples.toy_train --lr {{lr}} --steps {{steps}}"
@@ -116,7 +116,7 @@ def _detail(app, name: str):
         app.screen.open_study(name)
         await wait_for(pilot, lambda: isinstance(app.screen, StudyDetailScreen)
                        and app.screen.loaded and app.screen.query("#trials"))
-        await pilot.pause(0.2)
+        await settle(pilot)
 
     return run_before
 
@@ -146,7 +146,7 @@ def test_snapshot_study_detail_chart_tab_80x24(studies_home, snap_compare):
         await detail(pilot)
         await pilot.press("2")
         await wait_for(pilot, lambda: app.screen.query_one(TabbedContent).active == "tab-chart")
-        await pilot.pause(0.2)
+        await settle(pilot)
 
     assert snap_compare(app, terminal_size=(80, 24), run_before=run_before)
 
@@ -194,7 +194,7 @@ def test_snapshot_study_form_with_error_80x24(studies_home, snap_compare):
         row.query_one(".p-search", Checkbox).value = True
         row.query_one(".p-min", Input).value = "0"
         await wait_for(pilot, lambda: row.has_class("invalid"))
-        await pilot.pause(0.2)
+        await settle(pilot)
 
     assert snap_compare(app, terminal_size=(80, 24), run_before=run_before)
 
