@@ -21,7 +21,8 @@ EVALUATE = "evaluate"
 INDEX = "index"
 SEARCH_TEXT = "search_text"
 SEARCH_IMAGE = "search_image"
-ALL_CAPABILITIES = frozenset({TRAIN, EVALUATE, INDEX, SEARCH_TEXT, SEARCH_IMAGE})
+RESUME = "resume"  # train(resume_from=...) continues from a checkpoint of an earlier run
+ALL_CAPABILITIES = frozenset({TRAIN, EVALUATE, INDEX, SEARCH_TEXT, SEARCH_IMAGE, RESUME})
 
 
 # ----------------------------------------------------------------------------- config schema
@@ -288,7 +289,9 @@ class BaseAdapter(ABC):
     @abstractmethod
     def train(self, config: dict[str, Any], reporter: Reporter,
               resume_from: Path | None = None) -> dict[str, Any]:
-        """Train with a validated config. Return a small JSON-able result dict."""
+        """Train with a validated config. Return a small JSON-able result dict.
+        ``resume_from`` (a checkpoint file of an earlier run) is only ever given to an
+        adapter that declares the ``resume`` capability."""
 
     # -- optional --------------------------------------------------------------------------
 

@@ -26,6 +26,17 @@ def checkpoints_dir(settings: Settings, run_id: int) -> Path:
 def safe_child(base: Path, name: str) -> Path:
     """Resolve ``name`` as a direct child of ``base``; refuse traversal, absolute paths, NUL,
     separators and symlinks that lead outside ``base``."""
+    check_name(name)
+    path = base / name
+    real_base = base.resolve()
+    real = path.resolve()
+    if real.parent != real_base and real_base not in real.parents:
+        raise UnsafePathError(f"{name!r} leads outside {base}")
+    return path
+
+
+def check_name(name: str) -> None:
+    """Refuse what can never be a plain file name: empty, NUL, absolute, separators, ``..``."""
     if not isinstance(name, str) or not name:
         raise UnsafePathError("empty name")
     if "\x00" in name:
@@ -34,12 +45,6 @@ def safe_child(base: Path, name: str) -> Path:
         raise UnsafePathError(f"absolute path refused: {name!r}")
     if name in (".", "..") or "/" in name or "\\" in name or ".." in Path(name).parts:
         raise UnsafePathError(f"path traversal refused: {name!r}")
-    path = base / name
-    real_base = base.resolve()
-    real = path.resolve()
-    if real.parent != real_base and real_base not in real.parents:
-        raise UnsafePathError(f"{name!r} leads outside {base}")
-    return path
 
 
 def read_ckpt_meta(ckpt_dir: Path) -> dict[str, dict]:

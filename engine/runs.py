@@ -5,10 +5,21 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from adapters.base import RESUME
+
 from .experiments import NotFoundError
 from .models import MetricBatch, MetricPoints, Run, dumps, loads
-from .paths import checkpoints_dir, delete_checkpoint, job_log_path, list_checkpoints
+from .paths import (
+    UnsafePathError,
+    check_name,
+    checkpoints_dir,
+    delete_checkpoint,
+    job_log_path,
+    list_checkpoints,
+    safe_child,
+)
 from .records import decode_value, now
+from .registry import get_adapter_class
 from .store import Store
 
 _RUN_SQL = """
@@ -40,6 +51,7 @@ class RunsMixin:
         if config_overrides:
             config.update(config_overrides)
         validated, _, _ = self.validate_experiment(exp.adapter, config)  # type: ignore[attr-defined]
+        resume = await self._resume_source(exp, resume_from) if resume_from else None
         t = now()
         async with self.store.write() as db:
             number = await self.store.scalar(
@@ -48,7 +60,7 @@ class RunsMixin:
                 "INSERT INTO runs(experiment_id, number, status, config, source, created)"
                 " VALUES (?,?,?,?,?,?)", (exp.id, number, "queued", dumps(validated), "job", t))
             run_id = cur.lastrowid
-            params = {"resume_from": resume_from} if resume_from else {}
+            params = {"resume_from": resume} if resume else {}
             cur = await db.execute(
                 "INSERT INTO jobs(type, status, run_id, target, params, created)"
                 " VALUES ('train','queued',?,?,?,?)",
@@ -56,6 +68,58 @@ class RunsMixin:
             job_id = cur.lastrowid
             await db.execute("UPDATE experiments SET updated=? WHERE id=?", (t, exp.id))
         return int(run_id), int(job_id)
+
+    async def _resume_source(self, exp: Any, ref: str) -> dict[str, Any]:
+        """Job params naming the checkpoint a new run of ``exp`` resumes from."""
+        if not get_adapter_class(exp.adapter).supports(RESUME):
+            raise ValueError(f"adapter {exp.adapter} cannot resume from a checkpoint")
+        run, name = await self.resolve_checkpoint(ref, experiment=exp.id)
+        if run.adapter != exp.adapter:
+            raise ValueError(f"run {run.label} was trained by adapter {run.adapter}, not"
+                             f" {exp.adapter}: its checkpoints cannot be resumed here")
+        return {"run_id": run.id, "run": f"{run.experiment}/{run.number}", "checkpoint": name}
+
+    async def resolve_checkpoint(self, ref: str, *, experiment: str | int) -> tuple[Run, str]:
+        """The run and checkpoint that ``ref`` names: ``RUN:NAME`` (RUN as ``get_run`` takes
+        it: a run id or EXPERIMENT/NUMBER), or a bare ``NAME``: the latest run of
+        ``experiment`` that has it. NAME is a file name in that run's checkpoints directory,
+        never a path: traversal, absolute paths and links leading out are refused."""
+        run_ref, sep, name = ref.rpartition(":")
+        try:
+            check_name(name)
+        except UnsafePathError as exc:
+            raise UnsafePathError(f"checkpoint {ref!r} refused: {exc} (name a checkpoint of"
+                                  " an earlier run: RUN:NAME, e.g. exp/3:last.pt, or NAME)"
+                                  ) from None
+        if sep:
+            run = await self.get_run(run_ref)
+            path = safe_child(checkpoints_dir(self.settings, run.id), name)  # type: ignore[attr-defined]
+            if not path.is_file():
+                have = ", ".join(c["name"] for c in await self.list_checkpoints(run.id))
+                raise NotFoundError(f"run {run.label} has no checkpoint {name!r}"
+                                    f" (available: {have or 'none'})")
+            return run, name
+        runs = await self.list_runs(experiment)  # newest first
+        for run in runs:
+            if self._checkpoint_file(run.id, name):
+                return run, name
+        have = []
+        for run in runs:
+            names = [c["name"] for c in await self.list_checkpoints(run.id)]
+            if names:
+                have.append(f"{run.experiment}/{run.number}: {', '.join(names)}")
+        exp = await self.get_experiment(experiment)  # type: ignore[attr-defined]
+        if not runs:
+            raise NotFoundError(f"{exp.name} has no earlier run to resume from")
+        raise NotFoundError(f"no run of {exp.name} has a checkpoint {name!r} ("
+                            + ("; ".join(have[:5]) or "none has any checkpoint") + ")")
+
+    def _checkpoint_file(self, run_id: int, name: str) -> bool:
+        try:
+            path = safe_child(checkpoints_dir(self.settings, run_id), name)  # type: ignore[attr-defined]
+        except UnsafePathError:  # a link that leads out of the run
+            return False
+        return path.is_file()
 
     async def list_runs(self, exp_ref: str | int | None = None) -> list[Run]:
         if exp_ref is None:

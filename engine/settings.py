@@ -6,6 +6,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from .home_access import PRIVATE, SHARED, Access, make_dir, read_shared, secure_home
+
 HOME_ENV = "LABDECK_HOME"
 DEFAULT_HOME = Path("~/.labdeck")
 
@@ -19,6 +21,11 @@ class Settings:
     stale_after_s: float = 10.0  # heartbeat older than this + dead pid -> failed
     lease_ttl_s: float = 5.0
     poll_s: float = 0.25
+    shared: bool = False  # <home>/home.json {"shared": true}: group-readable, else private
+
+    @property
+    def access(self) -> Access:
+        return SHARED if self.shared else PRIVATE
 
     @property
     def db_path(self) -> Path:
@@ -32,7 +39,16 @@ class Settings:
         return self.runs_dir / str(int(run_id))
 
     def ensure(self) -> Settings:
-        self.runs_dir.mkdir(parents=True, exist_ok=True)
+        """For labdeck's own processes (engine, scheduler, workers): set the process umask
+        to the home's access, which the commands they start inherit, then ``secure``."""
+        os.umask(self.access.umask)
+        return self.secure()
+
+    def secure(self) -> Settings:
+        """Create the home, its runs directory and database file with the home's access, or
+        tighten an existing home that is looser; the process umask is left alone."""
+        secure_home(self.home, self.access, self.db_path)
+        make_dir(self.runs_dir, self.access)
         return self
 
 
@@ -46,4 +62,5 @@ def load_settings(home: str | os.PathLike[str] | None = None, **overrides: objec
     env_grace = os.environ.get("LABDECK_CANCEL_GRACE")
     if env_grace and "cancel_grace_s" not in overrides:
         overrides["cancel_grace_s"] = float(env_grace)
+    overrides.setdefault("shared", read_shared(path))
     return Settings(home=path, **overrides)  # type: ignore[arg-type]

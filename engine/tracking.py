@@ -23,6 +23,7 @@ import threading
 from collections.abc import Mapping
 from typing import Any
 
+from .home_access import make_dir
 from .metric_writer import MetricWriter
 from .records import finish_run, get_or_create_experiment, insert_run
 from .schema import connect_sync, write_tx
@@ -102,7 +103,7 @@ def init(experiment: str | None = None, config: Mapping[str, Any] | None = None,
     global _current
     if _current is not None and not _current._finished:
         return _current
-    settings = load_settings(home)
+    settings = load_settings(home).secure()
     conn = connect_sync(settings.db_path)
     env_run = os.environ.get("LABDECK_RUN_ID")
     if env_run and home is None and experiment is None:
@@ -110,7 +111,7 @@ def init(experiment: str | None = None, config: Mapping[str, Any] | None = None,
     else:
         name = experiment or os.path.splitext(os.path.basename(sys.argv[0] or "script"))[0]
         run_id, attached = _new_run(conn, name, config), False
-        settings.run_dir(run_id).mkdir(parents=True, exist_ok=True)
+        make_dir(settings.run_dir(run_id), settings.access)
     writer = MetricWriter(conn, run_id, flush_every_s=flush_every_s)
     _current = TrackedRun(run_id, writer, attached, conn)
     _install_hooks()
@@ -120,7 +121,7 @@ def init(experiment: str | None = None, config: Mapping[str, Any] | None = None,
 def start_run(experiment: str, config: Mapping[str, Any] | None = None,
               home: str | None = None) -> TrackedRun:
     """A standalone run (never attaches), usable as a context manager."""
-    settings = load_settings(home)
+    settings = load_settings(home).secure()
     conn = connect_sync(settings.db_path)
     run_id = _new_run(conn, experiment, config)
     return TrackedRun(run_id, MetricWriter(conn, run_id), False, conn)

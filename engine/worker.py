@@ -15,6 +15,8 @@ import traceback
 from pathlib import Path
 from typing import Any
 
+from adapters.base import RESUME
+
 from .metric_writer import MetricWriter
 from .paths import safe_child
 from .records import HOST, dumps_safe, finish_run, now
@@ -52,8 +54,17 @@ def _checkpoint(run_dir: Path, params: dict[str, Any]) -> Path:
     return path
 
 
+def _resume_checkpoint(run_dir: Path, resume: dict[str, Any] | str) -> Path:
+    """The checkpoint file of an earlier run that ``start_run`` resolved (checked again here:
+    a plain name inside that run's checkpoints directory)."""
+    if isinstance(resume, str):  # queued before resume named a run: this run's own folder
+        return _checkpoint(run_dir, {"checkpoint": resume})
+    source_dir = run_dir.parent / str(int(resume["run_id"]))  # a sibling in <home>/runs
+    return _checkpoint(source_dir, {"checkpoint": resume["checkpoint"]})
+
+
 def run_job(job_id: int, home: str | None) -> int:
-    settings = load_settings(home)
+    settings = load_settings(home).ensure()  # umask for the adapter and what it starts
     conn = connect_sync(settings.db_path)
     job = _load(conn, job_id)
     run_id = job["run_id"]
@@ -123,7 +134,9 @@ def _dispatch(conn, job: dict[str, Any], job_id: int, run_dir: Path,
           f" adapter={job['adapter']} pid={os.getpid()}", flush=True)
     if jtype == "train":
         resume = params.get("resume_from")
-        resume_path = _checkpoint(run_dir, {"checkpoint": resume}) if resume else None
+        if resume and not cls.supports(RESUME):
+            raise JobError(f"adapter {cls.name} cannot resume from a checkpoint")
+        resume_path = _resume_checkpoint(run_dir, resume) if resume else None
         return adapter.train(config, reporter, resume_from=resume_path)
     if jtype == "eval":
         if not cls.supports("evaluate"):

@@ -14,6 +14,7 @@ from typing import Any, ClassVar
 from adapters.base import (
     EVALUATE,
     INDEX,
+    RESUME,
     SEARCH_IMAGE,
     SEARCH_TEXT,
     TRAIN,
@@ -119,7 +120,7 @@ class VLMQuantizationAdapter(BaseAdapter):
         "Image <-> text retrieval with nested binary hash codes (8-128 bits): small CNN and "
         "character-level text encoder trained with contrastive + quantization + balance loss.")
     capabilities: ClassVar[frozenset[str]] = frozenset(
-        {TRAIN, EVALUATE, INDEX, SEARCH_TEXT, SEARCH_IMAGE})
+        {TRAIN, EVALUATE, INDEX, SEARCH_TEXT, SEARCH_IMAGE, RESUME})
     result_view_type: ClassVar[str | None] = "retrieval_table"
     default_objective: ClassVar[tuple[str, str] | None] = ("val/map_64", "maximize")
     epochs_key: ClassVar[str | None] = "epochs"

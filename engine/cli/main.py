@@ -23,7 +23,9 @@ def _common(p: argparse.ArgumentParser, top: bool = False) -> None:
     # Subcommands repeat the options with SUPPRESS defaults, so `labdeck --home X run ...` and
     # `labdeck run ... --home X` both work (a sub-parser default would erase the top value).
     p.add_argument("--home", default=None if top else argparse.SUPPRESS,
-                   help="labdeck home (default $LABDECK_HOME or ~/.labdeck)")
+                   help="labdeck home (default $LABDECK_HOME or ~/.labdeck); private to"
+                        " you (0700/0600) unless <home>/home.json says {\"shared\": true}"
+                        " (group-readable 0750/0640)")
     p.add_argument("--json", action="store_true", default=False if top else argparse.SUPPRESS,
                    help="machine-readable output")
 
@@ -76,7 +78,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("start", "launch a training run of an experiment", run)
     p.add_argument("experiment")
     p.add_argument("--wait", action="store_true", help="wait for the end; exit 1 unless completed")
-    p.add_argument("--resume-from", metavar="CHECKPOINT")
+    p.add_argument(
+        "--resume-from", metavar="RUN:NAME",
+        help="continue training from checkpoint NAME of an earlier run; RUN is a run id or"
+             " EXPERIMENT/NUMBER (e.g. lr-sweep/3:last.pt). A bare NAME takes the latest run"
+             " of this experiment that has it (and says which). Names are file names inside"
+             " that run's checkpoints/, never paths. Only adapters that declare the `resume`"
+             " capability can resume (see `exp adapters`).")
     p.set_defaults(func="run_start")
     p = add("show", "status, summary and worker pid of a run", run)
     p.add_argument("run")

@@ -19,10 +19,14 @@ async def run_start(args) -> int:
     async with Engine.session(args.home) as engine:
         run_id, job_id = await engine.start_run(args.experiment, resume_from=args.resume_from)
         run = await engine.get_run(run_id)
+        resume = (await engine.get_job(job_id)).params.get("resume_from")
+        extra = {"resume_from": resume} if resume else {}
+        if resume and not args.json:  # a bare NAME may have picked any earlier run: say which
+            print(f"resuming from {resume['run']}:{resume['checkpoint']}", file=sys.stderr)
         if not args.wait:
             await kick(engine)
             if args.json:
-                emit_json({"run_id": run_id, "job_id": job_id, "run": run.label})
+                emit_json({"run_id": run_id, "job_id": job_id, "run": run.label, **extra})
             else:
                 say(f"run {run_id} ({run.label}) job {job_id} queued")
             return 0
@@ -32,7 +36,7 @@ async def run_start(args) -> int:
         run = await engine.get_run(run_id)
     if args.json:
         emit_json({"run_id": run_id, "job_id": job_id, "status": job.status, "error": job.error,
-                   "summary": run.summary})
+                   "summary": run.summary, **extra})
     else:
         say(f"run {run_id} {job.status}" + (f": {job.error}" if job.error else ""))
         _print_summary(run.summary or {})

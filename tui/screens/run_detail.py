@@ -1,5 +1,6 @@
 """Run detail: live charts of chosen metrics, summary, config, log tail, checkpoints, and the
-run's actions (cancel, eval / index build from a checkpoint when the adapter supports it)."""
+run's actions (cancel, eval / index build from a checkpoint and resume training from one, when
+the adapter supports it)."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from textual.widgets import (
 )
 from textual.widgets.selection_list import Selection
 
+from adapters.base import RESUME
 from engine.jobs import FINAL
 
 from ..clock import elapsed, eta, fmt_age, fmt_duration, fmt_num
@@ -54,6 +56,7 @@ class RunDetailScreen(AreaScreen):
         Binding("v", "eval", "Eval", id="run.eval"),
         Binding("i", "index", "Index", id="run.index"),
         Binding("delete,D", "delete_checkpoint", "Del ckpt", id="run.delete_checkpoint"),
+        Binding("R", "resume", "Resume from", id="run.resume"),
     ]
 
     def __init__(self, run_id: int) -> None:
@@ -108,8 +111,10 @@ class RunDetailScreen(AreaScreen):
     @work(exclusive=True, group="run", exit_on_error=False)
     async def _load(self) -> None:
         engine = self.engine
-        first = self.run is None
-        was_final = self.run is not None and self.run.status in FINAL
+        # until one load has run to its end (a reload cancels the one in flight), each
+        # load fills everything
+        first = not self.loaded
+        was_final = self.loaded and self.run is not None and self.run.status in FINAL
         self.run = run = await engine.get_run(self.run_id)
         keys = await engine.metric_keys(run.id)
         if keys != self.keys:
@@ -267,6 +272,34 @@ class RunDetailScreen(AreaScreen):
         else:
             job = await self.engine.start_index_build(self.run_id, ckpt)
         self.notify(f"queued {capability} job {job} ({ckpt or 'default checkpoint'})")
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "resume":  # offered (and in the footer) where the checkpoints are shown
+            return self.query_one(TabbedContent).active == "tab-checkpoints"
+        return True
+
+    @on(TabbedContent.TabActivated)
+    def _tab_changed(self) -> None:
+        self.refresh_bindings()
+
+    def action_resume(self) -> None:
+        name = self._selected_checkpoint()
+        if self.run is None or name is None:
+            self.notify("no checkpoint to resume from", severity="warning")
+            return
+        self._resume(name)
+
+    @work(group="run-action", exit_on_error=False)
+    async def _resume(self, name: str) -> None:
+        """A new run of this experiment that continues from checkpoint ``name`` of this run."""
+        if not self.engine.adapter_class(self.run.adapter).supports(RESUME):
+            self.notify(f"adapter {self.run.adapter} cannot resume from a checkpoint",
+                        severity="warning")
+            return
+        run_id, job_id = await self.engine.start_run(self.run.experiment_id,
+                                                     resume_from=f"{self.run_id}:{name}")
+        new = await self.engine.get_run(run_id)
+        self.notify(f"launched {new.label} resuming from {self.run.label} {name} (job {job_id})")
 
     def action_delete_checkpoint(self) -> None:
         name = self._selected_checkpoint()
