@@ -31,7 +31,10 @@ async def test_three_workers_make_exactly_n_trials(home: Path, tmp_path: Path) -
 
     storage = f"sqlite:///{tmp_path / 'shared' / 'opt.db'}"  # a URL given by the user
     async with Engine.session(home) as engine:
-        await make_toy(engine, steps=20)
+        # ~2 s a trial, so the three workers (started together) all get work even when the
+        # machine is loaded: with 0.2 s trials one worker could take all seven before the
+        # others had imported their libraries
+        await make_toy(engine, steps=40, sleep=0.05)
         await engine.create_study("par", "toy", ["lr=0.001:0.3:log"], n_trials=7,
                                   storage=storage, seed=5)
     procs = [worker_proc(home, "par") for _ in range(3)]

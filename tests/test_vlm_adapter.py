@@ -60,6 +60,7 @@ def test_train_reports_metrics_progress_checkpoints(trained) -> None:
     assert ckpt["epoch"] == 12 and "optimizer" in ckpt
 
 
+@pytest.mark.learning
 def test_evaluate_table_shape(trained) -> None:
     cfg, ckpt, rep = trained
     res = VLMQuantizationAdapter().evaluate(cfg, ckpt, rep)
@@ -92,6 +93,7 @@ def random_init_map(cfg: dict, ckpt: Path, rep: RecordingReporter) -> dict[str, 
     return {k: res.summary[k] for k in ("map_i2t_64", "map_t2i_64")}
 
 
+@pytest.mark.learning
 @pytest.mark.parametrize("method", ["hamming", "cosine"])
 def test_korean_and_english_text_search(index, method) -> None:
     adapter = VLMQuantizationAdapter()
