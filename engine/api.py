@@ -68,18 +68,24 @@ class Engine(ExperimentsMixin, RunsMixin, JobsMixin, CompareMixin, StudiesMixin)
         running = await self.store.scalar("SELECT COUNT(*) FROM jobs WHERE status='running'")
         queued = await self.store.scalar("SELECT COUNT(*) FROM jobs WHERE status='queued'")
         alive = bool(row) and time.time() - row[4] < self.settings.lease_ttl_s and pid_alive(row[1])
-        ours = self.scheduler is not None and self.scheduler.state.holds_lease
+        state = self.scheduler.state if self.scheduler is not None else None
+        ours = state is not None and state.holds_lease and not (state.problem or state.stopped)
         return {"serving": alive, "mode": row[3] if alive else None,
                 "pid": row[1] if alive else None, "ours": ours, "running": running,
-                "queued": queued, "limit": self.settings.max_concurrency}
+                "queued": queued, "limit": self.settings.max_concurrency,
+                # this process's scheduler: a fault it is retrying, or the one that ended it
+                "problem": state.problem if state else None,
+                "stopped": state.stopped if state else None}
 
     async def ensure_scheduler(self, mode: str = "embedded") -> Scheduler:
         """Run a scheduler in this process; it only claims jobs while it holds the lease, so
-        with `labdeck serve` running it waits as a standby."""
+        with `labdeck serve` running it waits as a standby. Returns after its first tick was
+        tried; a fault shows in its state (``problem`` while retrying, ``stopped`` once it
+        gave up), never as an exception here."""
         if self.scheduler is None:
             self.scheduler = Scheduler(self.settings, mode=mode)
-            await asyncio.to_thread(self.scheduler.tick)
             self.scheduler.start()
+            await self.scheduler.first_tick()
         return self.scheduler
 
     async def stop_scheduler(self) -> None:

@@ -53,6 +53,7 @@ class ExperimentsMixin:
     store: Store
 
     async def list_experiments(self) -> list[Experiment]:
+        await self.settle_gone()  # type: ignore[attr-defined] - a last run's process may be gone
         rows = await self.store.fetchall(_EXP_LIST_SQL + " ORDER BY e.updated DESC")
         return [_exp_from_row(r) for r in rows]
 

@@ -1,37 +1,85 @@
-"""Jobs: list, inspect, cancel, submit eval / index builds, wait for an end."""
+"""Jobs: list, inspect, cancel, submit eval / index builds, wait for an end.
+
+Reading jobs (and runs) first settles what is gone: a running job or tracking run of this
+host whose process died, or whose pid now names another process, is failed right there, so no
+command or screen shows a dead process as running, whether or not a scheduler runs.
+"""
 
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
+import sqlite3
+from pathlib import Path
 from typing import Any
 
 from .experiments import NotFoundError
+from .liveness import last_output, same_process
 from .models import EvalRecord, IndexRecord, Job, dumps, loads
+from .paths import job_log_path
 from .records import FINAL_STATUSES as FINAL
-from .records import HOST, now
+from .records import HOST, RUNNING_HERE_SQL, end_gone, gone_end, last_output_sql, now
 from .registry import get_adapter_class
+from .schema import connect_sync
+from .settings import Settings
 from .store import Store
 
 _JOB_SQL = ("SELECT id, type, status, run_id, target, params, progress, message, result, error,"
-            " exit_code, pid, host, heartbeat, cancel_requested, created, started, finished"
+            " exit_code, pid, host, heartbeat, cancel_requested, created, started, finished,"
+            " CASE WHEN status='running' THEN "
+            + last_output_sql("jobs.run_id", "jobs.activity", "jobs.started") + " END"
             " FROM jobs")
 
+# what a read found gone: (kind "job" or "run", id) -> (status, reason) it ends with
+Gone = dict[tuple[str, int], tuple[str, str]]
 
-def _job(row: tuple) -> Job:
-    return Job(id=row[0], type=row[1], status=row[2], run_id=row[3], target=row[4],
-               params=loads(row[5], {}), progress=row[6], message=row[7], result=loads(row[8]),
-               error=row[9], exit_code=row[10], pid=row[11], host=row[12], heartbeat=row[13],
-               cancel_requested=bool(row[14]), created=row[15], started=row[16],
-               finished=row[17])
+
+def _job(row: tuple, settings: Settings, gone: Gone) -> Job:
+    job = Job(id=row[0], type=row[1], status=row[2], run_id=row[3], target=row[4],
+              params=loads(row[5], {}), progress=row[6], message=row[7], result=loads(row[8]),
+              error=row[9], exit_code=row[10], pid=row[11], host=row[12], heartbeat=row[13],
+              cancel_requested=bool(row[14]), created=row[15], started=row[16],
+              finished=row[17])
+    if job.status == "running":
+        end = gone.get(("job", job.id))
+        if end is not None:  # the database refused the update (a fault): say it anyway
+            job.status, job.message = end
+            job.error = job.message if job.status == "failed" else None
+        else:
+            job.last_output = last_output(row[18], job_log_path(settings, job.id, job.run_id))
+    return job
+
+
+def _end_gone(db_path: Path, gone: list[tuple[str, int, int, bool]]) -> None:
+    conn = connect_sync(db_path, migrate=False)
+    try:
+        conn.execute("PRAGMA busy_timeout=1000")  # a read must not hang on a locked database
+        end_gone(conn, gone)
+    finally:
+        conn.close()
 
 
 class JobsMixin:
     store: Store
+    settings: Settings
+
+    async def settle_gone(self) -> Gone:
+        """Fail the running jobs and tracking runs of this host whose process is gone (or is
+        another process now: its start time differs). One indexed query and a /proc read per
+        running item. Returns what was gone, for a read to mask if the write failed."""
+        rows = await self.store.fetchall(RUNNING_HERE_SQL, (HOST, HOST))
+        gone = [(kind, item, pid, bool(cancel)) for kind, item, pid, started, cancel in rows
+                if not same_process(pid, started)]
+        if not gone:
+            return {}
+        try:
+            await asyncio.to_thread(_end_gone, self.settings.db_path, gone)
+        except (sqlite3.Error, OSError):
+            pass  # the rows stay running in the database; the reads show them ended
+        return {(kind, item): gone_end(kind, pid, cancel) for kind, item, pid, cancel in gone}
 
     async def list_jobs(self, status: str | None = None, type: str | None = None,
                         limit: int = 500) -> list[Job]:
+        gone = await self.settle_gone()
         sql, params = _JOB_SQL + " WHERE 1=1", []
         if status:
             sql += " AND status=?"
@@ -41,18 +89,20 @@ class JobsMixin:
             params.append(type)
         sql += " ORDER BY id DESC LIMIT ?"
         params.append(limit)
-        return [_job(r) for r in await self.store.fetchall(sql, params)]
+        return [_job(r, self.settings, gone) for r in await self.store.fetchall(sql, params)]
 
     async def get_job(self, job_id: int) -> Job:
+        gone = await self.settle_gone()
         row = await self.store.fetchone(_JOB_SQL + " WHERE id=?", (int(job_id),))
         if row is None:
             raise NotFoundError(f"no job {job_id}")
-        return _job(row)
+        return _job(row, self.settings, gone)
 
     async def cancel_job(self, job_id: int) -> Job:
-        """Ask a job to stop. A queued job is cancelled at once; a running one gets the flag its
-        worker polls, SIGTERM to its process group, and SIGKILL from the scheduler after the
-        grace period."""
+        """Ask a job to stop. A queued job is cancelled at once; a running one gets the flag:
+        its worker sees it with its next heartbeat, the scheduler sends the worker SIGTERM,
+        and the job's processes get the grace period before SIGKILL (engine/process_tree.py
+        says who signals what, so that each gets exactly one SIGTERM)."""
         job = await self.get_job(job_id)
         if job.status in FINAL:
             return job
@@ -65,11 +115,6 @@ class JobsMixin:
                 await db.execute(
                     "UPDATE runs SET status='cancelled', finished=? WHERE id=? AND status='queued'",
                     (now(), job.run_id))
-        if job.status == "running" and job.pid and job.host == HOST:
-            try:
-                os.killpg(job.pid, signal.SIGTERM)
-            except (ProcessLookupError, PermissionError):
-                pass
         return await self.get_job(job.id)
 
     async def submit_job(self, job_type: str, run_id: int | None, params: dict[str, Any],

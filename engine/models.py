@@ -62,6 +62,7 @@ class Run(Record):
     job_id: int | None = None
     progress: float | None = None
     message: str = ""
+    last_output: float | None = None  # while running, as Job.last_output
 
     @property
     def label(self) -> str:
@@ -96,6 +97,9 @@ class Job(Record):
     created: float
     started: float | None
     finished: float | None
+    # while running: when it last reported anything (metrics, progress, log output); the
+    # heartbeat is no report. ``engine.liveness.stalled_seconds`` turns it into a warning
+    last_output: float | None = None
 
     @property
     def elapsed(self) -> float | None:

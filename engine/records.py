@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from .directions import direction_for
+from .liveness import process_start_time
 from .schema import write_tx
 
 HOST = socket.gethostname()
@@ -53,16 +54,17 @@ def get_or_create_experiment(conn: sqlite3.Connection, name: str, adapter: str =
 
 def insert_run(conn: sqlite3.Connection, experiment_id: int, config: Mapping[str, Any],
                status: str, source: str, pid: int | None = None) -> tuple[int, int]:
-    """Insert a run inside the caller's write transaction. Returns (run_id, number)."""
+    """Insert a run inside the caller's write transaction. Returns (run_id, number).
+    With a pid, the process's start time is kept too, so a reused pid is not taken for it."""
     t = now()
     number = conn.execute(
         "SELECT COALESCE(MAX(number), 0) + 1 FROM runs WHERE experiment_id=?", (experiment_id,)
     ).fetchone()[0]
     cur = conn.execute(
-        "INSERT INTO runs(experiment_id, number, status, config, source, pid, host, created, started)"
-        " VALUES (?,?,?,?,?,?,?,?,?)",
-        (experiment_id, number, status, json.dumps(dict(config)), source, pid, HOST, t,
-         t if status == "running" else None),
+        "INSERT INTO runs(experiment_id, number, status, config, source, pid, pid_started, host,"
+        " created, started) VALUES (?,?,?,?,?,?,?,?,?,?)",
+        (experiment_id, number, status, json.dumps(dict(config)), source, pid,
+         process_start_time(pid), HOST, t, t if status == "running" else None),
     )
     conn.execute("UPDATE experiments SET updated=? WHERE id=?", (t, experiment_id))
     return int(cur.lastrowid), int(number)
@@ -121,6 +123,77 @@ def finish_run(conn: sqlite3.Connection, run_id: int, status: str, error: str | 
         conn.execute("UPDATE experiments SET updated=? WHERE id=(SELECT experiment_id FROM runs"
                      " WHERE id=?)", (t, run_id))
     return cur.rowcount > 0
+
+
+# ------------------------------------------------------------------ jobs and liveness
+
+
+def end_job(conn: sqlite3.Connection, job_id: int, status: str, reason: str,
+            exit_code: int | None = None) -> bool:
+    """End a queued or running job that its worker did not end (it died, stalled, was
+    cancelled before it could say so); a train job's run ends with it. False if the job had
+    already ended."""
+    with write_tx(conn):
+        cur = conn.execute(
+            "UPDATE jobs SET status=?, error=?, message=?, finished=?, exit_code=?"
+            " WHERE id=? AND status IN ('running','queued')",
+            (status, reason if status == "failed" else None, reason.split("\n")[0], now(),
+             exit_code, job_id))
+    row = conn.execute("SELECT run_id, type FROM jobs WHERE id=?", (job_id,)).fetchone()
+    if row and row[0] and row[1] == "train":
+        finish_run(conn, row[0], status, reason if status == "failed" else None)
+    return cur.rowcount > 0
+
+
+# the running jobs and tracking runs this host started:
+# (kind, id, pid, pid_started, cancel requested)
+RUNNING_HERE_SQL = (
+    "SELECT 'job', id, pid, pid_started, cancel_requested FROM jobs"
+    " WHERE status='running' AND host=? AND pid IS NOT NULL"
+    " UNION ALL SELECT 'run', id, pid, pid_started, 0 FROM runs"
+    " WHERE status='running' AND source='tracking' AND host=? AND pid IS NOT NULL")
+
+
+def gone_end(kind: str, pid: int, cancel: bool) -> tuple[str, str]:
+    """(status, reason) of a job or tracking run whose process is gone: cancelled if that was
+    asked for (killed after the grace), else failed."""
+    if cancel:
+        return "cancelled", "cancelled"
+    return "failed", (f"worker process {pid} is gone" if kind == "job"
+                      else f"process {pid} ended without finishing")
+
+
+def end_gone(conn: sqlite3.Connection, gone: list[tuple[str, int, int, bool]]) -> None:
+    """End the jobs and tracking runs in ``gone`` ((kind, id, pid, cancel requested), whose
+    process is no more), each only if it still names that pid."""
+    for kind, item_id, pid, cancel in gone:
+        status, reason = gone_end(kind, pid, cancel)
+        if kind == "job":
+            if conn.execute("SELECT 1 FROM jobs WHERE id=? AND status='running' AND pid=?",
+                            (item_id, pid)).fetchone():
+                end_job(conn, item_id, status, reason)
+        elif conn.execute("SELECT 1 FROM runs WHERE id=? AND status='running' AND pid=?",
+                          (item_id, pid)).fetchone():
+            finish_run(conn, item_id, status, reason if status == "failed" else None)
+
+
+def last_output_sql(run_id: str, *times: str) -> str:
+    """An SQL expression: the latest of ``times`` (columns such as a job's ``activity`` and
+    ``started``) and the wall time of the run's newest metric point; one index probe per
+    metric key. Heartbeats are not output and never count."""
+    newest_point = (f"(SELECT MAX((SELECT m.wall FROM metrics m WHERE m.key_id=k.id"
+                    f" ORDER BY m.id DESC LIMIT 1)) FROM metric_keys k WHERE k.run_id={run_id})")
+    parts = [f"COALESCE({t}, 0)" for t in (*times, newest_point)]
+    return f"NULLIF(MAX({', '.join(parts)}), 0)"
+
+
+def running_job_output(conn: sqlite3.Connection, host: str) -> list[tuple]:
+    """(job id, run id, pid, last output in the database) of the running jobs on ``host``."""
+    return conn.execute(
+        "SELECT j.id, j.run_id, j.pid, "
+        + last_output_sql("j.run_id", "j.activity", "j.started")
+        + " FROM jobs j WHERE j.status='running' AND j.host=? AND j.pid IS NOT NULL",
+        (host,)).fetchall()
 
 
 def _json_safe(obj: Any) -> Any:

@@ -1,7 +1,9 @@
 """The engine's Reporter: what a worker hands an adapter's train/evaluate/index code.
 
 Metrics are buffered (MetricWriter); progress and heartbeat are written by one background
-thread that also reads the job's cancel flag, so ``should_stop()`` costs a memory read.
+thread that also reads the job's cancel flag, so ``should_stop()`` costs a memory read. The
+thread also writes when the adapter last reported anything (``activity``): the heartbeat only
+proves the thread lives, and stall detection must not take it for progress.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ class WorkerReporter:
         self._progress = 0.0
         self._message = ""
         self._dirty = True
+        self._activity = time.time()
         self._stop = threading.Event()
         self._closed = threading.Event()
         self._lock = threading.Lock()
@@ -45,6 +48,7 @@ class WorkerReporter:
         if self.writer is None:
             raise RuntimeError("this job has no run to log metrics to")
         self.writer.log(metrics, step=step, epoch=epoch)
+        self._activity = time.time()
 
     def progress(self, fraction: float, message: str = "") -> None:
         with self._lock:
@@ -52,6 +56,7 @@ class WorkerReporter:
             if message:
                 self._message = str(message)[:500]
             self._dirty = True
+            self._activity = time.time()
 
     def checkpoint_path(self, name: str) -> Path:
         return checkpoint_file(self.run_dir, name)
@@ -66,6 +71,7 @@ class WorkerReporter:
     def info(self, message: str) -> None:
         sys.stdout.write(message.rstrip("\n") + "\n")
         sys.stdout.flush()
+        self._activity = time.time()
 
     # -- engine side ---------------------------------------------------------------------
 
@@ -83,14 +89,15 @@ class WorkerReporter:
         with self._lock:
             progress, message, dirty = self._progress, self._message, self._dirty
             self._dirty = False
+        activity = self._activity
         with write_tx(self.conn):
             if dirty:
                 self.conn.execute(
-                    "UPDATE jobs SET heartbeat=?, progress=?, message=? WHERE id=?",
-                    (time.time(), progress, message, self.job_id))
+                    "UPDATE jobs SET heartbeat=?, activity=?, progress=?, message=? WHERE id=?",
+                    (time.time(), activity, progress, message, self.job_id))
             else:
-                self.conn.execute("UPDATE jobs SET heartbeat=? WHERE id=?",
-                                  (time.time(), self.job_id))
+                self.conn.execute("UPDATE jobs SET heartbeat=?, activity=? WHERE id=?",
+                                  (time.time(), activity, self.job_id))
             row = self.conn.execute("SELECT cancel_requested FROM jobs WHERE id=?",
                                     (self.job_id,)).fetchone()
         if row and row[0]:

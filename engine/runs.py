@@ -8,6 +8,7 @@ from typing import Any
 from adapters.base import RESUME
 
 from .experiments import NotFoundError
+from .liveness import last_output
 from .models import MetricBatch, MetricPoints, Run, dumps, loads
 from .paths import (
     UnsafePathError,
@@ -18,26 +19,37 @@ from .paths import (
     list_checkpoints,
     safe_child,
 )
-from .records import decode_value, now
+from .records import decode_value, last_output_sql, now
 from .registry import get_adapter_class
+from .settings import Settings
 from .store import Store
 
 _RUN_SQL = """
 SELECT r.id, r.experiment_id, e.name, r.number, r.status, r.config, r.source, r.pid, r.created,
        r.started, r.finished, r.summary, r.steps, r.epochs, r.error, e.objective, e.direction,
-       e.adapter, j.id, j.progress, j.message
+       e.adapter, j.id, j.progress, j.message,
+       CASE WHEN r.status = 'running' THEN {last_output} END
 FROM runs r JOIN experiments e ON e.id = r.experiment_id
 LEFT JOIN jobs j ON j.id = (SELECT MAX(id) FROM jobs WHERE run_id = r.id AND type = 'train')
-"""
+""".format(last_output=last_output_sql("r.id", "j.activity", "j.started", "r.started"))
 _X_COLUMNS = {"step": "m.step", "epoch": "m.epoch", "wall": "m.wall"}
 
 
-def _run(row: tuple) -> Run:
-    return Run(id=row[0], experiment_id=row[1], experiment=row[2], number=row[3], status=row[4],
-               config=loads(row[5], {}), source=row[6], pid=row[7], created=row[8],
-               started=row[9], finished=row[10], summary=loads(row[11]), steps=row[12],
-               epochs=row[13], error=row[14], objective=row[15], direction=row[16],
-               adapter=row[17], job_id=row[18], progress=row[19], message=row[20] or "")
+def _run(row: tuple, settings: Settings, gone: dict[tuple[str, int], tuple[str, str]]) -> Run:
+    run = Run(id=row[0], experiment_id=row[1], experiment=row[2], number=row[3], status=row[4],
+              config=loads(row[5], {}), source=row[6], pid=row[7], created=row[8],
+              started=row[9], finished=row[10], summary=loads(row[11]), steps=row[12],
+              epochs=row[13], error=row[14], objective=row[15], direction=row[16],
+              adapter=row[17], job_id=row[18], progress=row[19], message=row[20] or "")
+    if run.status == "running":
+        end = gone.get(("run", run.id)) or gone.get(("job", run.job_id))
+        if end is not None:  # the database refused the update (a fault): say it anyway
+            run.status, reason = end
+            run.error = reason if run.status == "failed" else None
+        else:
+            log = job_log_path(settings, run.job_id, run.id) if run.job_id else None
+            run.last_output = last_output(row[21], log)
+    return run
 
 
 class RunsMixin:
@@ -122,16 +134,18 @@ class RunsMixin:
         return path.is_file()
 
     async def list_runs(self, exp_ref: str | int | None = None) -> list[Run]:
+        gone = await self.settle_gone()  # type: ignore[attr-defined]
         if exp_ref is None:
             rows = await self.store.fetchall(_RUN_SQL + " ORDER BY r.id DESC")
         else:
             exp = await self.get_experiment(exp_ref)  # type: ignore[attr-defined]
             rows = await self.store.fetchall(
                 _RUN_SQL + " WHERE r.experiment_id=? ORDER BY r.number DESC", (exp.id,))
-        return [_run(r) for r in rows]
+        return [_run(r, self.settings, gone) for r in rows]  # type: ignore[attr-defined]
 
     async def get_run(self, ref: int | str) -> Run:
         """A run by id, or "experiment/number" / "experiment:number"."""
+        gone = await self.settle_gone()  # type: ignore[attr-defined]
         if isinstance(ref, str) and not ref.isdigit():
             for sep in ("/", ":", "#"):
                 if sep in ref:
@@ -140,12 +154,12 @@ class RunsMixin:
                         row = await self.store.fetchone(
                             _RUN_SQL + " WHERE e.name=? AND r.number=?", (name, int(num)))
                         if row:
-                            return _run(row)
+                            return _run(row, self.settings, gone)  # type: ignore[attr-defined]
             raise NotFoundError(f"no run {ref!r} (use a run id or EXPERIMENT/NUMBER)")
         row = await self.store.fetchone(_RUN_SQL + " WHERE r.id=?", (int(ref),))
         if row is None:
             raise NotFoundError(f"no run {ref!r}")
-        return _run(row)
+        return _run(row, self.settings, gone)  # type: ignore[attr-defined]
 
     async def cancel_run(self, ref: int | str) -> int | None:
         run = await self.get_run(ref)

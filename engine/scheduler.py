@@ -4,12 +4,16 @@ SIGKILL) and reconciles jobs whose workers died. Exactly one scheduler serves a 
 through a lease row with a heartbeat.
 
 The asyncio task runs each tick in a thread on its own sqlite3 connection, so the event loop
-(the TUI) never waits on process or file-system work.
+(the TUI) never waits on process or file-system work. A tick that meets a transient database
+fault (locked, busy, disk full, I/O error) is retried with capped exponential backoff, and the
+state says so (``problem``); a fault it cannot wait out ends the task with ``stopped`` set, so
+whoever runs it (``labdeck serve``, a --wait command, the TUI) can say so and act.
 """
 
 from __future__ import annotations
 
 import asyncio
+import errno
 import os
 import signal
 import sqlite3
@@ -20,10 +24,15 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .liveness import last_output, process_start_time, same_process
 from .paths import job_log_path
-from .records import HOST, finish_run, now, pid_alive
-from .schema import connect_sync, write_tx
+from .records import HOST, end_job, finish_run, now, pid_alive, running_job_output
+from .runs import tail_lines
+from .schema import SchemaTooNewError, connect_sync, write_tx
 from .settings import Settings
+
+FIRST_RETRY_S = 2.0
+MAX_RETRY_S = 30.0
 
 
 @dataclass
@@ -44,6 +53,8 @@ class SchedulerState:
     owner_pid: int | None = None
     owner_mode: str | None = None
     events: list[str] = field(default_factory=list)
+    problem: str | None = None  # a transient fault being retried ("database is locked")
+    stopped: str | None = None  # the fault that ended the scheduler
 
 
 class Scheduler:
@@ -57,27 +68,109 @@ class Scheduler:
         self._task: asyncio.Task | None = None
         self._stopping = False
         self._last_reconcile = 0.0
+        self._last_good = time.monotonic()
+        self._failures = 0
+        self._wake: asyncio.Event | None = None
+        self._ticked: asyncio.Event | None = None
+        self._stall_kills: dict[int, float] = {}  # pid -> when SIGTERM was sent
 
     # ------------------------------------------------------------------ lifecycle
 
     def start(self) -> asyncio.Task:
+        self._ticked, self._wake = asyncio.Event(), asyncio.Event()
         self._task = asyncio.create_task(self.serve(), name="labdeck-scheduler")
         return self._task
 
+    async def first_tick(self) -> SchedulerState:
+        """Wait until the first tick was tried (or the task ended); the state says how."""
+        if self._ticked is not None and self._task is not None:
+            await self._ticked.wait()
+        return self.state
+
+    @property
+    def ended(self) -> bool:
+        return self._task is not None and self._task.done()
+
+    async def wait_ended(self, timeout: float) -> bool:
+        """Wait up to ``timeout`` s for the task to end; whether it has."""
+        if self._task is None:
+            return True
+        done, _ = await asyncio.wait({self._task}, timeout=timeout)
+        return bool(done)
+
+    def take_events(self) -> list[str]:
+        """The events since the last call (job ends, faults, recovery), oldest first."""
+        out = []
+        while self.state.events:
+            out.append(self.state.events.pop(0))
+        return out
+
     async def serve(self) -> None:
+        """Tick until stopped, or until a fault it cannot wait out (``state.stopped``)."""
+        wake = self._wake = self._wake or asyncio.Event()
         try:
             while not self._stopping:
-                await asyncio.to_thread(self.tick)
-                await asyncio.sleep(self.settings.poll_s)
+                delay = await self._guarded_tick()
+                if self._ticked is not None:
+                    self._ticked.set()
+                if delay is None:
+                    break
+                try:
+                    await asyncio.wait_for(wake.wait(), delay)
+                except TimeoutError:
+                    pass
         finally:
+            if self._ticked is not None:
+                self._ticked.set()
             await asyncio.to_thread(self._release)
+
+    async def _guarded_tick(self) -> float | None:
+        """One tick; the seconds until the next, or None when the scheduler must stop."""
+        try:
+            await asyncio.to_thread(self.tick)
+        except Exception as exc:  # noqa: BLE001 - every fault is classified below
+            return self._fault(exc)
+        self._last_good = time.monotonic()
+        self._failures = 0
+        if self.state.problem is not None:
+            self.state.problem = None
+            self.state.events.append("scheduler: recovered")
+        return self.settings.poll_s
+
+    def _fault(self, exc: Exception) -> float | None:
+        self._drop_connection()  # the next tick starts on a fresh one
+        problem, transient = describe_fault(exc)
+        down = time.monotonic() - self._last_good
+        if not transient or down > self.settings.scheduler_give_up_s:
+            self.state.problem = None
+            self.state.stopped = problem if not transient else (
+                f"{problem} (unresolved for {down:.0f} s)")
+            return None
+        self._failures += 1
+        delay = min(MAX_RETRY_S, FIRST_RETRY_S * 2 ** (self._failures - 1))
+        if problem != self.state.problem:
+            self.state.events.append(f"scheduler: {problem}; retrying in {delay:g} s")
+        self.state.problem = problem
+        return delay
+
+    def _drop_connection(self) -> None:
+        if self._conn is not None:
+            try:
+                self._conn.close()
+            except sqlite3.Error:
+                pass
+            self._conn = None
 
     async def stop(self) -> None:
         self._stopping = True
+        if self._wake is not None:
+            self._wake.set()
         if self._task is not None:
             try:
                 await asyncio.wait_for(self._task, timeout=10)
             except (TimeoutError, asyncio.CancelledError):
+                pass
+            except Exception:  # noqa: BLE001 - a fault was reported through state.stopped
                 pass
 
     def _db(self) -> sqlite3.Connection:
@@ -95,7 +188,9 @@ class Scheduler:
             self._apply_cancels(conn)
             if time.monotonic() - self._last_reconcile > 2.0:
                 self.reconcile(conn)
+                self._fail_stalled(conn)
                 self._last_reconcile = time.monotonic()
+            self._finish_stall_kills()
             self._claim(conn)
         self.state.running = conn.execute(
             "SELECT COUNT(*) FROM jobs WHERE status='running'").fetchone()[0]
@@ -128,15 +223,16 @@ class Scheduler:
         return host == HOST and not pid_alive(pid)
 
     def _release(self) -> None:
-        if self._conn is None:
-            return
+        """Give the lease back, briefly: after a fault this may fail, and the lease then
+        lapses by itself (its pid is gone, its heartbeat ages)."""
         try:
-            with write_tx(self._conn):
-                self._conn.execute("DELETE FROM scheduler_lease WHERE owner=?", (self.owner,))
-        except sqlite3.Error:
+            conn = self._db()
+            conn.execute("PRAGMA busy_timeout=1000")
+            with write_tx(conn):
+                conn.execute("DELETE FROM scheduler_lease WHERE owner=?", (self.owner,))
+        except (sqlite3.Error, SchemaTooNewError, OSError):
             pass
-        self._conn.close()
-        self._conn = None
+        self._drop_connection()
 
     # ------------------------------------------------------------------ claiming
 
@@ -161,9 +257,10 @@ class Scheduler:
             except OSError as exc:
                 self._fail(conn, job_id, f"could not start worker: {exc}")
                 continue
+            self._tracked[job_id] = tracked  # watched even if recording its pid fails
             with write_tx(conn):
-                conn.execute("UPDATE jobs SET pid=? WHERE id=?", (tracked.pid, job_id))
-            self._tracked[job_id] = tracked
+                conn.execute("UPDATE jobs SET pid=?, pid_started=? WHERE id=?",
+                             (tracked.pid, process_start_time(tracked.pid), job_id))
 
     def _spawn(self, job_id: int, run_id: int | None) -> _Tracked:
         log = job_log_path(self.settings, job_id, run_id)
@@ -256,10 +353,10 @@ class Scheduler:
                 self._fail(conn, job_id, f"{gone} (last heartbeat {age:.0f} s ago)")
                 failed.append(job_id)
         # runs logged by user scripts (no job) whose process died
-        for run_id, pid in conn.execute(
-                "SELECT id, pid FROM runs WHERE status='running' AND source='tracking'"
-                " AND host=?", (HOST,)).fetchall():
-            if not pid_alive(pid):
+        for run_id, pid, started in conn.execute(
+                "SELECT id, pid, pid_started FROM runs WHERE status='running'"
+                " AND source='tracking' AND host=?", (HOST,)).fetchall():
+            if not same_process(pid, started):
                 finish_run(conn, run_id, "failed", f"process {pid} ended without finishing")
         # study trials whose worker died (cheap unless one did)
         try:
@@ -276,16 +373,57 @@ class Scheduler:
 
     def _end(self, conn: sqlite3.Connection, job_id: int, status: str, reason: str,
              exit_code: int | None = None) -> None:
-        with write_tx(conn):
-            conn.execute(
-                "UPDATE jobs SET status=?, error=?, message=?, finished=?, exit_code=?"
-                " WHERE id=? AND status IN ('running','queued')",
-                (status, reason if status == "failed" else None, reason, now(), exit_code,
-                 job_id))
-        row = conn.execute("SELECT run_id, type FROM jobs WHERE id=?", (job_id,)).fetchone()
-        if row and row[0] and row[1] == "train":
-            finish_run(conn, row[0], status, reason if status == "failed" else None)
+        end_job(conn, job_id, status, reason, exit_code)
         self.state.events.append(f"job {job_id} {status}: {reason}")
+
+    # ------------------------------------------------------------------ stalls
+
+    def _fail_stalled(self, conn: sqlite3.Connection) -> None:
+        """Fail running jobs of this host with no output (metrics, progress, log lines) for
+        ``stall_fail_s``, their last log lines in the error, and kill their process group.
+        The heartbeat is no output: a hung command's heartbeat thread keeps it fresh."""
+        limit = self.settings.stall_fail_s
+        if limit <= 0:
+            return
+        t = now()
+        for job_id, run_id, pid, recorded in running_job_output(conn, HOST):
+            log = job_log_path(self.settings, job_id, run_id)
+            last = last_output(recorded, log)
+            if last is None or t - last < limit:
+                continue
+            tail = [ln.strip() for ln in (tail_lines(log, 5) if log.exists() else [])
+                    if ln.strip()]
+            reason = f"stalled: no output for {t - last:.0f} s" + (
+                f" (last log lines: {' | '.join(tail)})" if tail else "")
+            self._fail(conn, job_id, reason)
+            _killpg(pid, signal.SIGTERM)
+            self._stall_kills[pid] = time.monotonic()
+
+    def _finish_stall_kills(self) -> None:
+        for pid, sent in list(self._stall_kills.items()):
+            if time.monotonic() - sent > self.settings.cancel_grace_s:
+                _killpg(pid, signal.SIGKILL)
+                del self._stall_kills[pid]
+
+
+def describe_fault(exc: BaseException) -> tuple[str, bool]:
+    """What went wrong, in a few words, and whether waiting may cure it: a locked or busy
+    database, a full disk, an I/O error. A schema too new, a corrupt or unreadable database
+    file, or a read-only one will not get better by waiting."""
+    if isinstance(exc, SchemaTooNewError):
+        return str(exc), False
+    if isinstance(exc, sqlite3.Error):
+        msg = str(exc) or type(exc).__name__
+        low = msg.lower()
+        transient = isinstance(exc, sqlite3.OperationalError) and any(
+            w in low for w in ("locked", "busy", "disk i/o", "disk is full"))
+        return msg, transient
+    if isinstance(exc, OSError):
+        transient = exc.errno in (errno.ENOSPC, errno.EIO, errno.EDQUOT, errno.EAGAIN,
+                                  errno.EMFILE, errno.ENFILE, errno.ENOMEM)
+        return (exc.strerror or str(exc)), transient
+    # an unforeseen error: retried, so a passing glitch does not end scheduling, and reported
+    return f"{type(exc).__name__}: {exc}", True
 
 
 def _killpg(pid: int, sig: int) -> None:

@@ -157,6 +157,13 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX trials_state ON trials(state);
     """,
+    # 3: liveness: the start time of the process behind a pid (a reused pid is not the
+    # worker), and a job's last output other than its heartbeat (stall detection)
+    """
+    ALTER TABLE jobs ADD COLUMN pid_started REAL;
+    ALTER TABLE jobs ADD COLUMN activity REAL;
+    ALTER TABLE runs ADD COLUMN pid_started REAL;
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

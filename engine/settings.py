@@ -21,6 +21,13 @@ class Settings:
     stale_after_s: float = 10.0  # heartbeat older than this + dead pid -> failed
     lease_ttl_s: float = 5.0
     poll_s: float = 0.25
+    # a scheduler retries transient database faults (locked, busy, disk full or I/O) with
+    # backoff; one that lasts this long since the last good tick stops it (serve exits 1)
+    scheduler_give_up_s: float = 600.0
+    # a running job with no metric, progress or log output for this long is shown stalled
+    # (0: never) and, with stall_fail_s, failed by the scheduler (0: never)
+    stall_warn_s: float = 600.0
+    stall_fail_s: float = 0.0
     shared: bool = False  # <home>/home.json {"shared": true}: group-readable, else private
 
     @property
@@ -62,5 +69,11 @@ def load_settings(home: str | os.PathLike[str] | None = None, **overrides: objec
     env_grace = os.environ.get("LABDECK_CANCEL_GRACE")
     if env_grace and "cancel_grace_s" not in overrides:
         overrides["cancel_grace_s"] = float(env_grace)
+    for name, env in (("scheduler_give_up_s", "LABDECK_SCHEDULER_GIVE_UP_S"),
+                      ("stall_warn_s", "LABDECK_STALL_WARN_S"),
+                      ("stall_fail_s", "LABDECK_STALL_FAIL_S")):
+        value = os.environ.get(env)
+        if value and name not in overrides:
+            overrides[name] = max(0.0, float(value))
     overrides.setdefault("shared", read_shared(path))
     return Settings(home=path, **overrides)  # type: ignore[arg-type]

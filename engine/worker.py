@@ -17,6 +17,7 @@ from typing import Any
 
 from adapters.base import RESUME
 
+from .liveness import process_start_time
 from .metric_writer import MetricWriter
 from .paths import safe_child
 from .records import HOST, dumps_safe, finish_run, now
@@ -69,14 +70,15 @@ def run_job(job_id: int, home: str | None) -> int:
     job = _load(conn, job_id)
     run_id = job["run_id"]
     run_dir = settings.run_dir(run_id) if run_id else settings.home / "jobs" / str(job_id)
+    me = process_start_time(os.getpid())  # with the pid: a later process reusing it is not us
     with write_tx(conn):
         conn.execute(
-            "UPDATE jobs SET status='running', pid=?, host=?, heartbeat=?,"
+            "UPDATE jobs SET status='running', pid=?, pid_started=?, host=?, heartbeat=?,"
             " started=COALESCE(started, ?) WHERE id=? AND status IN ('queued','running')",
-            (os.getpid(), HOST, now(), now(), job_id))
+            (os.getpid(), me, HOST, now(), now(), job_id))
         if job["type"] == "train" and run_id:
-            conn.execute("UPDATE runs SET status='running', pid=?, host=?, started=? WHERE id=?",
-                         (os.getpid(), HOST, now(), run_id))
+            conn.execute("UPDATE runs SET status='running', pid=?, pid_started=?, host=?,"
+                         " started=? WHERE id=?", (os.getpid(), me, HOST, now(), run_id))
     writer = MetricWriter(connect_sync(settings.db_path), run_id) if (
         job["type"] == "train" and run_id) else None
     reporter = WorkerReporter(conn=connect_sync(settings.db_path), job_id=job_id, run_id=run_id,

@@ -102,7 +102,11 @@ class LabdeckApp(App):
 
     async def _refresh_header(self) -> None:
         st = await self.engine.scheduler_status()
-        if st["ours"]:
+        if st["stopped"]:
+            text = f"scheduler: stopped ({st['stopped']})"
+        elif st["problem"]:
+            text = f"scheduler: retrying ({st['problem']})"
+        elif st["ours"]:
             text = f"scheduler: embedded ({st['running']}/{st['limit']} running)"
         elif st["serving"]:
             text = f"scheduler: {st['mode']} pid {st['pid']} ({st['running']} running)"

@@ -77,6 +77,9 @@ SCHEMA = ConfigSchema((
     Field("freeze_backbone", "bool", True,
           help="backbone=siglip: train only the hash heads (CPU-friendly; features computed "
                "once); false fine-tunes the towers too"),
+    Field("timeout_s", "float", 0.0, min=0.0,
+          help="stop training after this many seconds and fail the run (0: never); last.pt "
+               "is kept to resume from"),
 ))
 
 

@@ -24,13 +24,18 @@ async def kick(engine: Engine) -> None:
     from ..scheduler import Scheduler
 
     sched = Scheduler(engine.settings, mode="cli")
-    await asyncio.to_thread(sched.tick)
-    await asyncio.to_thread(sched._release)
+    try:
+        await asyncio.to_thread(sched.tick)
+    except Exception as exc:  # noqa: BLE001 - the work is queued; any scheduler will start it
+        print(f"labdeck: could not start it now ({exc}); it stays queued until a scheduler"
+              " runs (labdeck serve, or the TUI)", file=sys.stderr)
+    finally:
+        await asyncio.to_thread(sched._release)
 
 
 async def wait_jobs(engine: Engine, job_ids: list[int], quiet: bool) -> list:
     """Wait for jobs, running an embedded scheduler while no other serves the home."""
-    await engine.ensure_scheduler()
+    sched = await engine.ensure_scheduler()
     last = ""
     jobs = []
     for jid in job_ids:
@@ -39,6 +44,8 @@ async def wait_jobs(engine: Engine, job_ids: list[int], quiet: bool) -> list:
             if job.status in FINAL:
                 jobs.append(job)
                 break
+            if sched.state.stopped:  # nobody here will start or watch it any more
+                raise RuntimeError(f"scheduler stopped: {sched.state.stopped}")
             if not quiet and sys.stderr.isatty():
                 line = f"\r job {jid} {job.status} {job.progress * 100:5.1f}% {clean(job.message[:60])}"
                 if line != last:
@@ -62,20 +69,25 @@ async def serve(args) -> int:
     if args.max_concurrency:
         overrides["max_concurrency"] = args.max_concurrency
     engine = Engine(load_settings(args.home, **overrides))
-    await engine.store.open()
-    sched = await engine.ensure_scheduler(mode="serve")
-    if not sched.state.holds_lease:
-        print(f"labdeck: another scheduler (pid {sched.state.owner_pid}, "
-              f"{sched.state.owner_mode}) serves {engine.home}; standing by", file=sys.stderr)
-    else:
-        print(f"labdeck: serving {engine.home} (max {engine.settings.max_concurrency} jobs)",
-              file=sys.stderr)
     try:
+        await engine.store.open()
+        sched = await engine.ensure_scheduler(mode="serve")
+        if sched.state.holds_lease or sched.state.problem:
+            print(f"labdeck: serving {engine.home} (max {engine.settings.max_concurrency} jobs)",
+                  file=sys.stderr)
+        elif not sched.state.stopped:
+            print(f"labdeck: another scheduler (pid {sched.state.owner_pid}, "
+                  f"{sched.state.owner_mode}) serves {engine.home}; standing by",
+                  file=sys.stderr)
+        # one line per event and per change of state (fault, retry, recovery); the process
+        # lives exactly as long as its scheduler
         while True:
-            await asyncio.sleep(1)
-            for ev in sched.state.events[:]:
-                print(f"labdeck: {ev}", file=sys.stderr)
-            sched.state.events.clear()
+            ended = await sched.wait_ended(1.0)
+            for ev in sched.take_events():
+                print(f"labdeck: {ev}", file=sys.stderr, flush=True)
+            if ended:
+                break
+        raise RuntimeError(f"scheduler stopped: {sched.state.stopped or 'its task ended'}")
     finally:
         await engine.close()
 

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import sys
+import time
 
 from ..api import Engine
 from ..jobs import FINAL
+from ..liveness import fmt_stalled, stalled_seconds
 from ..paths import UnsafePathError
 from ..runs import tail_lines
 from .commands import kick, wait_jobs
@@ -52,6 +54,15 @@ def _print_summary(summary: dict) -> None:
     say(table(["metric", "last", "best", "@step", "min", "max", "count", "dir"], rows))
 
 
+def _stalled(engine: Engine, item) -> float | None:
+    """Seconds a running job or run has said nothing, once that passes LABDECK_STALL_WARN_S."""
+    return stalled_seconds(item.last_output, engine.settings.stall_warn_s, time.time())
+
+
+def _status(status: str, stalled: float | None) -> str:
+    return f"{status} ({fmt_stalled(stalled)})" if stalled is not None else status
+
+
 @handler("run_show")
 async def run_show(args) -> int:
     async with Engine.session(args.home) as engine:
@@ -62,10 +73,14 @@ async def run_show(args) -> int:
         d["summary"] = summary
         d["duration"] = run.duration
         d["worker_pid"] = run.pid if run.status == "running" else None
+        d["stalled_s"] = _stalled(engine, run)
         emit_json(d)
         return 0
     say(f"{run.label}  (run id {run.id})  {run.status}"
         + (f"  pid {run.pid}" if run.status == "running" and run.pid else ""))
+    if (stalled := _stalled(engine, run)) is not None:
+        say(f"{fmt_stalled(stalled)}: no metric, progress or log output for"
+            f" {fmt_duration(stalled)}")
     if run.status == "running" and run.progress is not None:
         say(f"progress {run.progress * 100:.0f}%  {clean(run.message)}")
     say(f"duration {fmt_duration(run.duration)}  steps {fmt_num(run.steps)}"
@@ -81,11 +96,11 @@ async def run_list(args) -> int:
     async with Engine.session(args.home) as engine:
         runs = await engine.list_runs(args.experiment)
     if args.json:
-        emit_json([r.to_json() for r in runs])
+        emit_json([{**r.to_json(), "stalled_s": _stalled(engine, r)} for r in runs])
     else:
         say(table(["id", "run", "status", "steps", "duration"],
-                  [[str(r.id), r.label, r.status, fmt_num(r.steps), fmt_duration(r.duration)]
-                   for r in runs]))
+                  [[str(r.id), r.label, _status(r.status, _stalled(engine, r)),
+                    fmt_num(r.steps), fmt_duration(r.duration)] for r in runs]))
     return 0
 
 
@@ -197,10 +212,11 @@ async def jobs_list(args) -> int:
     async with Engine.session(args.home) as engine:
         jobs = await engine.list_jobs(status=args.status, type=args.type)
     if args.json:
-        emit_json([j.to_json() for j in jobs])
+        emit_json([{**j.to_json(), "stalled_s": _stalled(engine, j)} for j in jobs])
     else:
         say(table(["id", "type", "target", "status", "progress", "elapsed", "message"],
-                  [[str(j.id), j.type, j.target, j.status, f"{j.progress * 100:.0f}%",
+                  [[str(j.id), j.type, j.target, _status(j.status, _stalled(engine, j)),
+                    f"{j.progress * 100:.0f}%",
                     fmt_duration(j.elapsed), (j.error or j.message)[:50]] for j in jobs]))
     return 0
 
@@ -211,9 +227,11 @@ async def jobs_show(args) -> int:
         job = await engine.get_job(args.job)
         log = await engine.log_tail(job_id=job.id, lines=20)
     if args.json:
-        emit_json({**job.to_json(), "elapsed": job.elapsed, "eta": job.eta, "log_tail": log})
+        emit_json({**job.to_json(), "elapsed": job.elapsed, "eta": job.eta, "log_tail": log,
+                   "stalled_s": _stalled(engine, job)})
         return 0
-    say(f"job {job.id}  {job.type}  {job.target}  {job.status}  {job.progress * 100:.0f}%")
+    say(f"job {job.id}  {job.type}  {job.target}  {_status(job.status, _stalled(engine, job))}"
+        f"  {job.progress * 100:.0f}%")
     say(f"message: {clean(job.message)}")
     if job.error:
         say(f"error: {job.error}")

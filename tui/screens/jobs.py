@@ -13,7 +13,7 @@ from textual.widgets import DataTable, Footer, Label
 from engine.jobs import FINAL
 
 from ..clock import elapsed, eta, fmt_duration
-from ..run_status import status_text
+from ..run_status import stalled_label, status_text
 from ..widgets.header import LabdeckHeader
 from .base import AreaScreen, cursor_key
 from .confirm import ConfirmModal
@@ -90,7 +90,8 @@ class JobsScreen(AreaScreen):
         row = table.cursor_row
         table.clear()
         for j in self.jobs:
-            table.add_row(str(j.id), j.type, j.target, status_text(j.status),
+            stalled = stalled_label(j.status, j.last_output, self.engine.settings.stall_warn_s)
+            table.add_row(str(j.id), j.type, j.target, status_text(j.status, stalled=stalled),
                           progress_cell(j.progress or 0.0),
                           fmt_duration(elapsed(j.started, j.finished)),
                           fmt_duration(eta(j.started, j.finished, j.status, j.progress)),

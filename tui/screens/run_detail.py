@@ -26,7 +26,7 @@ from engine.jobs import FINAL
 
 from ..clock import elapsed, eta, fmt_age, fmt_duration, fmt_num
 from ..colors import run_rgb
-from ..run_status import shown_status, status_text
+from ..run_status import shown_status, stalled_label, status_text
 from ..widgets.header import LabdeckHeader
 from ..widgets.metric_chart import MetricChart, Series
 from .base import AreaScreen, cursor_key, follow_tail
@@ -145,6 +145,9 @@ class RunDetailScreen(AreaScreen):
     def _status_line(self) -> None:
         r = self.run
         parts = [r.label, str(status_text(r.status, r.progress, r.error, r.message))]
+        stalled = stalled_label(r.status, r.last_output, self.engine.settings.stall_warn_s)
+        if stalled:
+            parts.append(stalled)
         if r.progress is not None and r.status == "running":
             parts.append(f"ETA {fmt_duration(eta(r.started, r.finished, r.status, r.progress))}")
         parts.append(f"{fmt_duration(elapsed(r.started, r.finished))}")

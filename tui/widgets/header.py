@@ -30,7 +30,10 @@ class LabdeckHeader(Static):
         full = self.size.width >= 40 + len(short_home(home)) + len(sched) + 20
         if not full:  # narrow terminal: short scheduler text and one letter per area
             sched = sched.replace("scheduler: ", "sched ").replace(" running", "")
-        text = Text.assemble(("labdeck", "bold"), "  ", short_home(home), "  ", sched, "  ")
+        # a scheduler retrying a database fault, or stopped by one, must catch the eye
+        alert = "bold red" if "stopped (" in sched else "bold yellow" if "retrying (" in sched else ""
+        text = Text.assemble(("labdeck", "bold"), "  ", short_home(home), "  ", (sched, alert),
+                             "  ")
         for name, key, rest in AREAS:
             label = f"[{key}]{rest}" if name != "studies" else f"s[{key}]{rest}"
             if not full:
