@@ -23,7 +23,7 @@ def _cli(home, *args):
 @pytest.mark.learning
 def test_default_config_via_cli_reaches_the_bar(home) -> None:
     # the default config; only the seed moves when LABDECK_TEST_SEED asks (margin checks).
-    # Seeds 0-2 reached 1.0 on AMD EPYC and Intel alike; the bar is the 0.95. Time is
+    # Seeds 0-2 reached 1.0 on an AMD EPYC (seed 0 also on Intel); the bar is the 0.95. Time is
     # not asserted here (README: ~2 min on 2 cores; the tests never time themselves).
     _cli(home, "exp", "create", "quality", "--adapter", "vlm_quantization",
          "--set", f"seed={TEST_SEED}")
