@@ -176,8 +176,10 @@ def main(argv: list[str] | None = None) -> int:
         _quiet_stdout()
         return 141
     except Exception as exc:  # noqa: BLE001 - the last line of defence: no tracebacks
+        from .output import clean
+
         expected = _user_errors()
-        msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        msg = clean(str(exc).splitlines()[0]) if str(exc) else type(exc).__name__
         if isinstance(exc, expected):
             print(f"labdeck: error: {msg}", file=sys.stderr)
             return 1
