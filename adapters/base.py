@@ -212,6 +212,10 @@ class Reporter(Protocol):
     """What a running job gives an adapter. Implemented by the engine; adapters never import it.
 
     ``log`` is cheap (buffered); call it as often as every step.
+
+    An engine reporter also has ``stop_grace_s``: when ``should_stop()`` turns true, an adapter
+    that started child processes sends them one SIGTERM, waits that long, then SIGKILLs them
+    (read it with ``getattr``, as a reporter outside the engine may not have it).
     """
 
     run_dir: Path  # the run's directory; checkpoints go under run_dir / "checkpoints"

@@ -22,13 +22,16 @@ from .schema import write_tx
 
 class WorkerReporter:
     def __init__(self, conn: sqlite3.Connection, job_id: int, run_id: int | None,
-                 run_dir: Path, heartbeat_s: float = 1.0, writer: MetricWriter | None = None):
+                 run_dir: Path, heartbeat_s: float = 1.0, writer: MetricWriter | None = None,
+                 stop_grace_s: float = 10.0):
         self.conn = conn
         self.job_id = job_id
         self.run_id = run_id
         self.run_dir = run_dir
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.writer = writer
+        # seconds an adapter gives a child process between SIGTERM and SIGKILL when stopping
+        self.stop_grace_s = stop_grace_s
         self._heartbeat_s = heartbeat_s
         self._progress = 0.0
         self._message = ""

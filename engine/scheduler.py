@@ -1,7 +1,8 @@
 """The job scheduler: claims queued jobs up to the concurrency limit, starts each in a worker
-process (own session), watches heartbeats, applies cancel (SIGTERM to the group, grace, then
-SIGKILL) and reconciles jobs whose workers died. Exactly one scheduler serves a home at a time,
-through a lease row with a heartbeat.
+process (own session), watches heartbeats, applies cancel (SIGTERM to the worker's group; the
+job stops itself within the grace, and the scheduler kills whatever of its process tree is
+left: engine/process_tree.py) and reconciles jobs whose workers died. Exactly one scheduler
+serves a home at a time, through a lease row with a heartbeat.
 
 The asyncio task runs each tick in a thread on its own sqlite3 connection, so the event loop
 (the TUI) never waits on process or file-system work. A tick that meets a transient database
@@ -26,6 +27,7 @@ from pathlib import Path
 
 from .liveness import last_output, process_start_time, same_process
 from .paths import job_log_path
+from .process_tree import WORKER_MARGIN_S, ProcessTree, job_marker
 from .records import HOST, end_job, finish_run, now, pid_alive, running_job_output
 from .runs import tail_lines
 from .schema import SchemaTooNewError, connect_sync, write_tx
@@ -269,6 +271,7 @@ class Scheduler:
         env["PYTHONUNBUFFERED"] = "1"
         root = str(Path(__file__).resolve().parent.parent)
         env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+        env["LABDECK_CANCEL_GRACE"] = str(self.settings.cancel_grace_s)  # the grace we apply
         with open(log, "ab") as out:
             proc = subprocess.Popen(
                 [sys.executable, "-m", "engine.worker", "--home", str(self.settings.home),
@@ -291,7 +294,7 @@ class Scheduler:
             if not done:
                 continue
             del self._tracked[job_id]
-            _killpg(t.pid, signal.SIGKILL)  # nothing of the group may outlive its worker
+            self._kill_tree(t)  # nothing of the job may outlive its worker
             row = conn.execute("SELECT status, cancel_requested FROM jobs WHERE id=?",
                                (job_id,)).fetchone()
             if row is None or row[0] != "running":
@@ -309,20 +312,38 @@ class Scheduler:
                 self._fail(conn, job_id, reason, rc)
 
     def _apply_cancels(self, conn: sqlite3.Connection) -> None:
+        """One SIGTERM to the worker's process group (the worker, and what an in-process
+        adapter started; a script's command has a group of its own, which its adapter stops
+        with the grace). The worker gets the grace plus WORKER_MARGIN_S to record its end;
+        after that the job's whole process tree is killed."""
         rows = conn.execute(
-            "SELECT id, pid FROM jobs WHERE status='running' AND cancel_requested=1").fetchall()
+            "SELECT id, pid FROM jobs WHERE status='running' AND cancel_requested=1"
+            " AND host=?", (HOST,)).fetchall()
         for job_id, pid in rows:
             t = self._tracked.get(job_id)
             if t is None:
-                if pid is None:
-                    continue
+                if pid is None or not _is_worker(pid, job_id):
+                    continue  # not started yet, or gone: reconcile ends it
                 t = self._tracked[job_id] = _Tracked(job_id=job_id, pid=pid)
             if t.term_sent is None:
                 _killpg(t.pid, signal.SIGTERM)
                 t.term_sent = time.monotonic()
-            elif not t.killed and time.monotonic() - t.term_sent > self.settings.cancel_grace_s:
-                _killpg(t.pid, signal.SIGKILL)
+            elif not t.killed and time.monotonic() - t.term_sent > (
+                    self.settings.cancel_grace_s + WORKER_MARGIN_S):
+                self._kill_tree(t)
                 t.killed = True
+
+    def _kill_tree(self, t: _Tracked) -> None:
+        """SIGKILL a job's processes: the worker if it still runs and its descendants, its
+        process group, and every process that carries the job's marker in its environment."""
+        worker_alive = not self._exited(t)[0]
+        tree = ProcessTree(root=t.pid if worker_alive else None, group=t.pid,
+                           marker=job_marker(self.settings.home, t.job_id))
+        try:
+            tree.kill()
+        except Exception as exc:  # noqa: BLE001 - /proc unreadable: at least the group
+            self.state.events.append(f"job {t.job_id}: could not scan its processes: {exc}")
+            _killpg(t.pid, signal.SIGKILL)
 
     def reconcile(self, conn: sqlite3.Connection | None = None) -> list[int]:
         """Fail running jobs whose worker is gone; adopt live ones. Returns failed job ids."""

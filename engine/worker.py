@@ -1,7 +1,8 @@
 """A job's worker process: ``python -m engine.worker --home H JOB_ID``.
 
 Started by the scheduler in its own process session, so it outlives the TUI or an SSH drop.
-It owns its job's final status: completed, failed (with the error) or cancelled.
+It owns its job's final status: completed, failed (with the error) or cancelled, and its job's
+processes: what the job leaves running when it ends is killed (engine/process_tree.py).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from adapters.base import RESUME
 from .liveness import process_start_time
 from .metric_writer import MetricWriter
 from .paths import safe_child
+from .process_tree import ProcessTree, job_marker
 from .records import HOST, dumps_safe, finish_run, now
 from .registry import get_adapter_class
 from .reporter import WorkerReporter
@@ -82,15 +84,20 @@ def run_job(job_id: int, home: str | None) -> int:
     writer = MetricWriter(connect_sync(settings.db_path), run_id) if (
         job["type"] == "train" and run_id) else None
     reporter = WorkerReporter(conn=connect_sync(settings.db_path), job_id=job_id, run_id=run_id,
-                              run_dir=run_dir, heartbeat_s=settings.heartbeat_s, writer=writer)
+                              run_dir=run_dir, heartbeat_s=settings.heartbeat_s, writer=writer,
+                              stop_grace_s=settings.cancel_grace_s)
 
     def on_term(signum, frame):  # noqa: ARG001
         reporter.request_stop()
 
     signal.signal(signal.SIGTERM, on_term)
     signal.signal(signal.SIGINT, on_term)
-    os.environ.update({"LABDECK_HOME": str(settings.home), "LABDECK_JOB_ID": str(job_id),
-                       "LABDECK_RUN_ID": str(run_id or "")})
+    os.environ.update({**job_marker(settings.home, job_id), "LABDECK_RUN_ID": str(run_id or "")})
+    # everything the job starts inherits that marker; the tree is rescanned every second so a
+    # descendant that leaves the process group and is re-parented is still known at the end
+    tree = ProcessTree(root=os.getpid(), marker=job_marker(settings.home, job_id),
+                       group=os.getpid() if os.getpgrp() == os.getpid() else None)
+    watching = tree.watch(1.0)
     status, error, result = "completed", None, None
     try:
         result = _dispatch(conn, job, job_id, run_dir, reporter)
@@ -105,6 +112,8 @@ def run_job(job_id: int, home: str | None) -> int:
             status = "failed"
             error = f"{type(exc).__name__}: {exc}"
     finally:
+        watching.set()
+        _kill_leftovers(tree)
         reporter.close()
     if job["type"] == "train" and run_id:
         finish_run(conn, run_id, status, error)
@@ -118,6 +127,19 @@ def run_job(job_id: int, home: str | None) -> int:
              0 if status == "completed" else 1, status, status, job_id))
     print(f"labdeck: job {job_id} {status}" + (f": {error}" if error else ""), flush=True)
     return 0 if status == "completed" else 1
+
+
+def _kill_leftovers(tree: ProcessTree) -> None:
+    """Nothing the job started outlives it (a daemon a script forgot, a descendant that left
+    the process group): SIGKILL what is left, after the adapter has stopped its own."""
+    try:
+        killed = tree.kill()
+    except Exception as exc:  # noqa: BLE001 - the scheduler kills the tree again when we exit
+        print(f"labdeck: could not kill the job's leftover processes: {exc}", flush=True)
+        return
+    if killed:
+        print(f"labdeck: killed {len(killed)} leftover process(es) of the job:"
+              f" {' '.join(map(str, sorted(killed)))}", flush=True)
 
 
 def _dispatch(conn, job: dict[str, Any], job_id: int, run_dir: Path,

@@ -5,6 +5,29 @@ and one extra key for every ``{placeholder}`` the command uses (an extra key the
 not use is rejected as unknown). The command logs through labdeck's tracking API, or prints
 JSON-object lines with a ``step`` and numeric metrics, which are ingested; other output goes to
 the run's log.
+
+Output. One reader thread reads the command's stdout as bytes and decodes each line as UTF-8
+with replacement characters, so no byte sequence can stop it. A JSON object with a ``step``
+key is a metric line. A metric line that cannot be stored is a *bad line*: skipped whole,
+counted (``bad_lines`` in the result) and reported in the run's log, one line each for the
+first 20 and then a summary (``... N more bad metric lines``); ingestion goes on. Bad are a
+step that is not an integer (a float step must be integral), not finite, or outside SQLite's
+int64 range, an epoch that is not finite, and an epoch or metric value that does not fit a
+float: an integer literal beyond +-1.8e308 is reported, not stored as +-inf, since an integer
+that large is a bug in the script. (A float literal such as ``1e400`` already is inf when parsed, and is stored as
+inf, like NaN.) A line whose values the reporter refuses (ValueError) is a bad line too.
+Other output, and any piece of a line longer than 1 MiB, goes to the log. If the reporter
+fails otherwise (a full disk), the reader keeps draining the pipe, so the command never
+blocks on it; the adapter then stops the command and the job fails with that error. So it
+does if the reader thread itself fails.
+
+Stopping. The command runs in a process group of its own, led by ``_lifeline.py``, which
+kills the group should this process die (a worker killed with SIGKILL), and this adapter is
+the only one that signals it: on a stop request (a cancel), a timeout or a failure, the group
+gets one SIGTERM, then the grace (the reporter's ``stop_grace_s``, the engine's cancel grace;
+10 s for a reporter without one), then SIGKILL. What is left in the group when the command
+ends is killed with it. What escaped the group (a ``setsid()`` descendant) is left to the
+engine, which kills a job's whole process tree when the adapter returns.
 """
 
 from __future__ import annotations
@@ -132,6 +155,7 @@ class ScriptAdapter(BaseAdapter):
         return "".join(literal + (values[name] if name else "")
                        for literal, name in _template(config["command"]))
 
+
     def train(self, config: dict[str, Any], reporter: Reporter,
               resume_from: Path | None = None) -> dict[str, Any]:
         command = self.render_command(config)
@@ -139,75 +163,260 @@ class ScriptAdapter(BaseAdapter):
         env["PYTHONUNBUFFERED"] = "1"
         # `python` in the command is the interpreter labdeck runs on
         env["PATH"] = os.path.dirname(sys.executable) + os.pathsep + env.get("PATH", "")
+        grace = _stop_grace(reporter)
         reporter.info(f"$ {command}")
-        proc = subprocess.Popen(
-            ["/bin/sh", "-c", command], cwd=config["cwd"] or None, env=env,
-            stdout=subprocess.PIPE, stderr=None, text=True, bufsize=1)
-        ingested = 0
-        lines_done = threading.Event()
+        # the group's leader kills the group if this process dies (see _lifeline.py)
+        lifeline, keep = os.pipe()
+        try:
+            proc = subprocess.Popen(
+                [sys.executable, "-S", _LIFELINE, str(lifeline), "/bin/sh", "-c", command],
+                cwd=config["cwd"] or None, env=env, stdout=subprocess.PIPE, stderr=None,
+                process_group=0, pass_fds=(lifeline,))
+        except BaseException:
+            os.close(keep)
+            raise
+        finally:
+            os.close(lifeline)
+        try:
+            return self._watch(proc, reporter, config, grace)
+        finally:
+            os.close(keep)  # had the command not ended, this would end it
 
-        def pump() -> None:
-            nonlocal ingested
-            assert proc.stdout is not None
-            for line in proc.stdout:
-                parsed = _metric_line(line)
-                if parsed is None:
-                    sys.stdout.write(line)
-                    sys.stdout.flush()
-                elif not reporter.should_stop():  # after a stop request, nothing more counts
-                    step, metrics, epoch = parsed
-                    if metrics:
-                        reporter.log(metrics, step=step, epoch=epoch)
-                        ingested += len(metrics)
-            lines_done.set()
-
-        reader = threading.Thread(target=pump, daemon=True)
-        reader.start()
+    def _watch(self, proc: subprocess.Popen, reporter: Reporter, config: dict[str, Any],
+               grace: float) -> dict[str, Any]:
+        assert proc.stdout is not None
+        reader = _OutputReader(proc.stdout, reporter)
         deadline = time.monotonic() + config["timeout_s"] if config["timeout_s"] else None
         stopped = timed_out = False
         while proc.poll() is None:
             if reporter.should_stop():
                 stopped = True
-                break
-            if deadline and time.monotonic() > deadline:
+            elif deadline and time.monotonic() > deadline:
                 timed_out = True
-                break
-            time.sleep(0.05)
-        if stopped or timed_out:
-            _terminate(proc)
+            elif reader.failure is None:
+                time.sleep(_POLL_S)
+                continue
+            _terminate(proc, grace)
+            break
         proc.wait()
-        lines_done.wait(timeout=5)
+        _signal_group(proc.pid, signal.SIGKILL)  # what the command left running in its group
+        reader.finish()
+        if reader.failure is not None:
+            exc = reader.failure
+            raise RuntimeError(f"recording the command's output failed:"
+                               f" {type(exc).__name__}: {exc}") from exc
         if timed_out:
             raise RuntimeError(f"command timed out after {config['timeout_s']} s")
         if not stopped and proc.returncode != 0:
             raise RuntimeError(f"command exited with code {proc.returncode}")
-        return {"exit_code": proc.returncode, "ingested_points": ingested, "stopped": stopped}
+        return {"exit_code": proc.returncode, "ingested_points": reader.ingested,
+                "stopped": stopped, "bad_lines": reader.bad_lines}
 
 
-def _terminate(proc: subprocess.Popen, grace: float = 5.0) -> None:
+_LIFELINE = str(Path(__file__).with_name("_lifeline.py"))
+_POLL_S = 0.05
+_DEFAULT_GRACE_S = 10.0
+_MAX_LINE = 1 << 20  # longer lines reach the log in pieces and are never metric lines
+_BAD_LINES_SHOWN = 20
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
+
+
+def _stop_grace(reporter: Reporter) -> float:
+    grace = getattr(reporter, "stop_grace_s", None)
+    if isinstance(grace, bool) or not isinstance(grace, (int, float)) or not grace >= 0:
+        return _DEFAULT_GRACE_S
+    return float(grace)
+
+
+def _signal_group(pgid: int, sig: int) -> bool:
+    """Signal a process group; False when it has no member left."""
     try:
-        proc.send_signal(signal.SIGTERM)
-        proc.wait(timeout=grace)
-    except subprocess.TimeoutExpired:
-        proc.kill()
+        os.killpg(pgid, sig)
     except ProcessLookupError:
-        pass
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
-def _metric_line(line: str) -> tuple[int | None, dict[str, float], float | None] | None:
-    text = line.strip()
+def _terminate(proc: subprocess.Popen, grace: float) -> None:
+    """One SIGTERM to the command's group; SIGKILL once ``grace`` seconds pass with anything of
+    the group still running (the command's shell may end at once while its child cleans up)."""
+    _signal_group(proc.pid, signal.SIGTERM)
+    end = time.monotonic() + grace
+    while time.monotonic() < end:
+        if proc.poll() is not None and not _signal_group(proc.pid, 0):
+            return
+        time.sleep(_POLL_S)
+    _signal_group(proc.pid, signal.SIGKILL)
+
+
+class BadLine(ValueError):
+    """A metric line that cannot be stored; the message says why."""
+
+
+class _OutputReader:
+    """Drains the command's stdout in a thread until EOF, whatever happens: a line it cannot
+    decode, parse or store is reported and skipped, and once the reporter has failed the rest
+    is drained without storing. ``failure`` (the reporter's error, or the reader's own) tells
+    the adapter to stop the command and fail the job."""
+
+    def __init__(self, stream: Any, reporter: Reporter):
+        self._stream = stream
+        self._reporter = reporter
+        self.ingested = 0
+        self.bad_lines = 0
+        self._lines = 0
+        self._error: BaseException | None = None
+        self._eof = False
+        self._closed = False  # the adapter has returned: store and report nothing more
+        self._lock = threading.Lock()
+        self._waiting_since: float | None = None  # set while blocked reading the pipe
+        self._thread = threading.Thread(target=self._run, name="labdeck-script-output",
+                                         daemon=True)
+        self._thread.start()
+
+    @property
+    def failure(self) -> BaseException | None:
+        if self._error is None and not self._thread.is_alive() and not self._eof:
+            self._error = RuntimeError("the output reader stopped")  # cannot happen; say so
+        return self._error
+
+    def _run(self) -> None:
+        try:
+            piece = False  # the previous read was part of an over-long line
+            while True:
+                self._waiting_since = time.monotonic()
+                raw = self._stream.readline(_MAX_LINE)
+                self._waiting_since = None
+                if not raw:
+                    self._eof = True
+                    return
+                whole = raw.endswith(b"\n") or len(raw) < _MAX_LINE  # or the last line
+                if not piece:
+                    self._lines += 1
+                try:
+                    self._line(raw.decode("utf-8", errors="replace"), parse=not piece and whole)
+                except BaseException as exc:  # noqa: BLE001 - a bad line, never the reader's end
+                    self._bad(f"{type(exc).__name__}: {exc}", "")
+                piece = not whole
+        except BaseException as exc:  # noqa: BLE001 - the adapter sees it through `failure`
+            self._error = self._error or exc
+            self._say(f"labdeck: reading the command's output failed: {type(exc).__name__}:"
+                      f" {exc}")
+        finally:
+            self._stream.close()
+
+    def _line(self, text: str, parse: bool) -> None:
+        try:
+            parsed = _metric_line(text) if parse else None
+        except BadLine as exc:
+            self._bad(str(exc), text)
+            return
+        if parsed is None:
+            _echo(text)
+            return
+        step, metrics, epoch = parsed
+        with self._lock:
+            if (not metrics or self._closed or self._error is not None
+                    or self._reporter.should_stop()):  # after a stop, nothing more counts
+                return
+            try:
+                self._reporter.log(metrics, step=step, epoch=epoch)
+            except (ValueError, TypeError) as exc:  # the reporter refused this line's values
+                self._bad(str(exc), text)
+                return
+            except BaseException as exc:  # noqa: BLE001 - a failing store ends the job
+                self._error = exc
+                self._say(f"labdeck: storing metrics failed ({type(exc).__name__}: {exc});"
+                          " stopping the command")
+                return
+            self.ingested += len(metrics)
+
+    def _bad(self, reason: str, text: str) -> None:
+        if self._closed:
+            return
+        self.bad_lines += 1
+        if self.bad_lines <= _BAD_LINES_SHOWN:
+            self._say(f"labdeck: bad metric line {self._lines}: {reason}: {_clip(text)}")
+
+    def _say(self, message: str) -> None:
+        try:
+            self._reporter.info(message)
+        except BaseException:  # noqa: BLE001 - the log is gone too; keep draining
+            pass
+
+    def finish(self, idle_s: float = 2.0, most_s: float = 30.0) -> None:
+        """Wait for the end of the output: the command is gone, but a descendant that left
+        its group may still hold the pipe, so stop waiting once the reader has waited
+        ``idle_s`` for a line. Then report the bad lines not shown one by one."""
+        start = time.monotonic()
+        while self._thread.is_alive():
+            t, waiting = time.monotonic(), self._waiting_since
+            if (waiting is not None and t - waiting > idle_s) or t - start > most_s:
+                break
+            self._thread.join(_POLL_S)
+        with self._lock:
+            self._closed = True
+        if self.bad_lines > _BAD_LINES_SHOWN:
+            self._say(f"labdeck: ... {self.bad_lines - _BAD_LINES_SHOWN} more bad metric lines"
+                      f" ({self.bad_lines} in all, skipped)")
+
+
+def _echo(text: str) -> None:
+    try:
+        sys.stdout.write(text if text.endswith("\n") else text + "\n")
+        sys.stdout.flush()
+    except (OSError, ValueError):
+        pass  # the log cannot be written (a full disk): the line is lost, the pipe drained
+
+
+def _clip(text: str, limit: int = 120) -> str:
+    text = text.strip()
+    return text if len(text) <= limit else text[:limit] + f"... ({len(text)} chars)"
+
+
+def _metric_line(text: str) -> tuple[int, dict[str, float], float | None] | None:
+    """(step, metrics, epoch) of a metric line, None for other output; BadLine when it is a
+    metric line that cannot be stored."""
+    text = text.strip()
     if not (text.startswith("{") and text.endswith("}")):
         return None
     try:
         obj = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):
         return None
     if not isinstance(obj, dict) or "step" not in obj:
         return None
-    step = obj.pop("step")
-    if isinstance(step, bool) or not isinstance(step, (int, float)):
-        return None
+    step = _step(obj.pop("step"))
     epoch = obj.pop("epoch", None)
-    metrics = {k: float(v) for k, v in obj.items()
+    if isinstance(epoch, bool) or not isinstance(epoch, (int, float)):
+        epoch = None
+    else:
+        epoch = _float("epoch", epoch)
+        if not math.isfinite(epoch):
+            raise BadLine(f"epoch must be finite, got {epoch}")
+    metrics = {k: _float(f"value of {k!r}", v) for k, v in obj.items()
                if isinstance(v, (int, float)) and not isinstance(v, bool)}
-    return int(step), metrics, (float(epoch) if isinstance(epoch, (int, float)) else None)
+    return step, metrics, epoch
+
+
+def _step(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise BadLine(f"step must be an integer, got {_clip(json.dumps(value), 40)}")
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise BadLine(f"step must be finite, got {value}")
+        if not value.is_integer():
+            raise BadLine(f"step must be an integer, got {value}")
+        value = int(value)
+    if not _INT64_MIN <= value <= _INT64_MAX:
+        raise BadLine(f"step {_clip(str(value), 40)} is outside the int64 range")
+    return value
+
+
+def _float(name: str, value: int | float) -> float:
+    try:
+        return float(value)
+    except OverflowError:
+        raise BadLine(f"{name} overflows a float") from None
