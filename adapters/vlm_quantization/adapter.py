@@ -6,7 +6,6 @@ This module is imported when the adapter is listed (TUI, CLI, registry), so it i
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, ClassVar
@@ -28,6 +27,8 @@ from adapters.base import (
     SearchOption,
     SearchRange,
 )
+
+from .backbone import backbone_path_problem
 
 BITS = (8, 16, 32, 64, 128)
 
@@ -81,30 +82,6 @@ SCHEMA = ConfigSchema((
           help="stop training after this many seconds and fail the run (0: never); last.pt "
                "is kept to resume from"),
 ))
-
-
-SIGLIP_MODEL_TYPES = ("siglip",)
-
-
-def backbone_path_problem(path: Any) -> str | None:
-    """Why ``path`` cannot hold a SigLIP model, or None. Standard library only (config checks)."""
-    if not isinstance(path, str) or not path.strip():
-        return ("required when backbone=siglip: a local directory holding a SigLIP model "
-                "saved with save_pretrained (config.json + weights)")
-    p = Path(path).expanduser()
-    if not p.is_dir():
-        return f"not a directory: {path}" if p.exists() else f"no such directory: {path}"
-    cfg = p / "config.json"
-    if not cfg.is_file():
-        return f"no config.json in {path} (expected a model saved with save_pretrained)"
-    try:
-        model_type = json.loads(cfg.read_text("utf-8")).get("model_type")
-    except (OSError, ValueError) as exc:
-        return f"unreadable config.json in {path}: {exc}"
-    if model_type not in SIGLIP_MODEL_TYPES:
-        return (f"{path} holds a {model_type!r} model; supported: "
-                f"{', '.join(SIGLIP_MODEL_TYPES)}")
-    return None
 
 
 def _check_backbone(config: Mapping[str, Any] | None, errors: dict[str, str]) -> None:

@@ -60,7 +60,7 @@ def _jit():
     if os.environ.get("LABDECK_NO_NUMBA", "") not in ("", "0"):
         return None
     try:
-        from adapters.vlm_quantization import codes_jit
+        import adapters.vlm_quantization.codes_jit as codes_jit
     except ImportError:
         return None
     return codes_jit

@@ -30,7 +30,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .adapter import backbone_path_problem
+from .backbone import backbone_path_problem
 from .model import NestedHashLayer
 from .tokenizer import CharTokenizer, normalise_text
 
