@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from pathlib import Path
 from typing import Any
 
 from .experiments import NotFoundError
 from .liveness import last_output, same_process
 from .models import EvalRecord, IndexRecord, Job, dumps, loads
 from .paths import job_log_path
+from .process_tree import ProcessTree, job_marker
 from .records import FINAL_STATUSES as FINAL
 from .records import HOST, RUNNING_HERE_SQL, end_gone, gone_end, last_output_sql, now
 from .registry import get_adapter_class
@@ -49,13 +49,21 @@ def _job(row: tuple, settings: Settings, gone: Gone) -> Job:
     return job
 
 
-def _end_gone(db_path: Path, gone: list[tuple[str, int, int, bool]]) -> None:
-    conn = connect_sync(db_path, migrate=False)
+def _end_gone(settings: Settings, gone: list[tuple[str, int, int, bool]]) -> None:
+    conn = connect_sync(settings.db_path, migrate=False)
     try:
         conn.execute("PRAGMA busy_timeout=1000")  # a read must not hang on a locked database
         end_gone(conn, gone)
     finally:
         conn.close()
+    # a dead worker's job may have left processes (a setsid'd descendant): nothing of a job
+    # outlives it, whoever notices the death
+    for kind, job_id, _pid, _cancel in gone:
+        if kind == "job":
+            try:
+                ProcessTree(marker=job_marker(settings.home, job_id)).kill()
+            except OSError:
+                pass
 
 
 class JobsMixin:
@@ -72,7 +80,7 @@ class JobsMixin:
         if not gone:
             return {}
         try:
-            await asyncio.to_thread(_end_gone, self.settings.db_path, gone)
+            await asyncio.to_thread(_end_gone, self.settings, gone)
         except (sqlite3.Error, OSError):
             pass  # the rows stay running in the database; the reads show them ended
         return {(kind, item): gone_end(kind, pid, cancel) for kind, item, pid, cancel in gone}

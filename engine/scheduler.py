@@ -74,7 +74,7 @@ class Scheduler:
         self._failures = 0
         self._wake: asyncio.Event | None = None
         self._ticked: asyncio.Event | None = None
-        self._stall_kills: dict[int, float] = {}  # pid -> when SIGTERM was sent
+        self._stall_kills: dict[int, tuple[int, float]] = {}  # pid -> (job, when SIGTERM went)
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -418,12 +418,13 @@ class Scheduler:
                 f" (last log lines: {' | '.join(tail)})" if tail else "")
             self._fail(conn, job_id, reason)
             _killpg(pid, signal.SIGTERM)
-            self._stall_kills[pid] = time.monotonic()
+            self._stall_kills[pid] = (job_id, time.monotonic())
 
     def _finish_stall_kills(self) -> None:
-        for pid, sent in list(self._stall_kills.items()):
+        """After the grace, a stalled job's whole tree goes, as on cancel (process_tree.py)."""
+        for pid, (job_id, sent) in list(self._stall_kills.items()):
             if time.monotonic() - sent > self.settings.cancel_grace_s:
-                _killpg(pid, signal.SIGKILL)
+                self._kill_tree(_Tracked(job_id=job_id, pid=pid))
                 del self._stall_kills[pid]
 
 

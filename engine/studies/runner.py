@@ -195,6 +195,7 @@ class StudyWorker:
             self._conn("poll"), writer, run_id, self.settings.run_dir(run_id),
             defn.settings.objective, lambda step, v: self.engine.report(handle, step, v),
             self.stopping, on_progress, poller=self._poller)
+        reporter.stop_grace_s = self.settings.cancel_grace_s  # the same grace as a train job
         old_env = os.environ.get("LABDECK_RUN_ID")
         os.environ["LABDECK_RUN_ID"] = str(run_id)
         error = None

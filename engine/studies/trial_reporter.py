@@ -47,6 +47,7 @@ class TrialReporter:
         self._lock = threading.Lock()
         self._closed = False
         self._poller = poller
+        self.stop_grace_s = 10.0  # how long a stopped command may take (script adapter)
         poller.attach(self)
 
     # -- Reporter protocol ---------------------------------------------------------------
