@@ -73,6 +73,12 @@ class Item:
     def caption(self, i: int = 0) -> str:
         return self.captions[i % len(self.captions)]
 
+    def pixels(self) -> np.ndarray:
+        """The item's image; items of every set have it loaded by the time a model sees them."""
+        if self.image is None:
+            raise ValueError(f"item {self.item_id} has no image loaded")
+        return self.image
+
 
 @dataclass
 class Split:
@@ -142,7 +148,7 @@ def render(shape: str, colour: str, size: str, pos: str, image_size: int,
         draw.ellipse([cx - r, cy - r, cx + r, cy + r], fill=fill)
     else:
         draw.polygon(_polygon(shape, cx, cy, r), fill=fill)
-    img = img.resize((image_size, image_size), Image.BILINEAR)
+    img = img.resize((image_size, image_size), Image.Resampling.BILINEAR)
     return np.asarray(img, dtype=np.uint8)
 
 
@@ -182,8 +188,8 @@ def synthetic_dataset(n_train: int, n_query: int, n_database: int, seed: int,
 def load_image(path: Path, image_size: int) -> np.ndarray:
     """RGB uint8 array of ``path`` resized to a square; raises OSError/ValueError if unreadable."""
     with Image.open(path) as im:
-        im = im.convert("RGB").resize((image_size, image_size), Image.BILINEAR)
-        return np.asarray(im, dtype=np.uint8)
+        rgb = im.convert("RGB").resize((image_size, image_size), Image.Resampling.BILINEAR)
+        return np.asarray(rgb, dtype=np.uint8)
 
 
 def load_folder(data_dir: Path, captions_file: Path, seed: int, image_size: int,

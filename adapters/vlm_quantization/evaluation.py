@@ -38,9 +38,9 @@ METHODS = ("hamming", "cosine")
 
 def encode_split(model, tok, split: Split) -> dict[str, np.ndarray]:
     return {
-        "q_img": encode_images(model, [it.image for it in split.query]),
+        "q_img": encode_images(model, [it.pixels() for it in split.query]),
         "q_txt": encode_texts(model, tok, split_captions(split.query)),
-        "db_img": encode_images(model, [it.image for it in split.database]),
+        "db_img": encode_images(model, [it.pixels() for it in split.database]),
         "db_txt": encode_texts(model, tok, split_captions(split.database)),
         "q_lab": np.array([it.label for it in split.query]),
         "db_lab": np.array([it.label for it in split.database]),

@@ -47,10 +47,10 @@ METHODS = ("hamming", "cosine")
 def _thumbnail(item, image_size: int) -> Image.Image:
     if item.path is not None:
         with Image.open(item.path) as im:
-            im = im.convert("RGB")
-            im.thumbnail((THUMB, THUMB))
-            return im.copy()
-    return Image.fromarray(item.image).resize((THUMB, THUMB), Image.NEAREST)
+            rgb = im.convert("RGB")
+            rgb.thumbnail((THUMB, THUMB))
+            return rgb.copy()
+    return Image.fromarray(item.pixels()).resize((THUMB, THUMB), Image.Resampling.NEAREST)
 
 
 def build_index(cfg: dict[str, Any], checkpoint: Path, index_dir: Path, reporter) -> dict:
@@ -62,7 +62,7 @@ def build_index(cfg: dict[str, Any], checkpoint: Path, index_dir: Path, reporter
     index_dir = Path(index_dir)
     (index_dir / "thumbs").mkdir(parents=True, exist_ok=True)
     reporter.progress(0.05, f"encoding {len(items)} images")
-    img_h = np.concatenate([encode_images(model, [it.image for it in items[i:i + 512]])
+    img_h = np.concatenate([encode_images(model, [it.pixels() for it in items[i:i + 512]])
                             for i in range(0, len(items), 512)])
     reporter.progress(0.4, f"encoding {len(items)} captions")
     captions = split_captions(items)

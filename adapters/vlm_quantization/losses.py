@@ -37,7 +37,7 @@ def balance(h: torch.Tensor) -> torch.Tensor:
 def hash_loss(hi: torch.Tensor, ht: torch.Tensor, labels: torch.Tensor, bits: tuple[int, ...],
               temperature: float, quantization_weight: float,
               balance_weight: float) -> tuple[torch.Tensor, dict[str, float]]:
-    c = q = b = 0.0
+    c = q = b = hi.new_zeros(())
     for L in bits:
         pi, pt = hi[:, :L], ht[:, :L]
         c = c + contrastive(pi, pt, labels, temperature)

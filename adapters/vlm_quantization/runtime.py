@@ -10,7 +10,7 @@ import math
 import random
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -18,6 +18,12 @@ import torch
 from .data import Dataset, Item, load_folder, synthetic_dataset
 from .model import CrossModalHasher, images_to_tensor
 from .tokenizer import CharTokenizer
+
+if TYPE_CHECKING:
+    from .siglip import HFTokenizer, SiglipHasher
+
+    Hasher = CrossModalHasher | SiglipHasher
+    Tokenizer = CharTokenizer | HFTokenizer
 
 
 def load_dataset(config: dict[str, Any], info: Callable[[str], None] | None = None) -> Dataset:
@@ -45,7 +51,7 @@ def is_siglip(config: dict[str, Any]) -> bool:
     return config.get("backbone", "scratch") == "siglip"
 
 
-def build_model(config: dict[str, Any], vocab_size: int) -> CrossModalHasher:
+def build_model(config: dict[str, Any], vocab_size: int) -> Hasher:
     """The scratch encoders (vocab_size = the char tokenizer's) or, for backbone=siglip, the
     towers loaded from backbone_path (vocab_size unused: the text model's own applies)."""
     if is_siglip(config):
@@ -74,7 +80,7 @@ def tokenizer_from_state(state: dict[str, Any]):
     return CharTokenizer(list(state["vocab"]), int(state["max_len"]))
 
 
-def save_checkpoint(path: Path, model, tokenizer: CharTokenizer, config: dict[str, Any],
+def save_checkpoint(path: Path, model, tokenizer: Tokenizer, config: dict[str, Any],
                     optimizer=None, scheduler=None, **counters: Any) -> None:
     state = {"model": model.state_dict(), "vocab": tokenizer.vocab,
              "max_len": tokenizer.max_len, "config": dict(config), **counters}
@@ -87,7 +93,7 @@ def save_checkpoint(path: Path, model, tokenizer: CharTokenizer, config: dict[st
     tmp.replace(path)  # atomic: a reader never sees half a checkpoint
 
 
-def load_checkpoint(path: Path) -> tuple[CrossModalHasher, CharTokenizer, dict[str, Any]]:
+def load_checkpoint(path: Path) -> tuple[Hasher, Tokenizer, dict[str, Any]]:
     """(model in eval mode, tokenizer, the raw checkpoint dict)."""
     path = Path(path)
     if not path.is_file():
@@ -105,17 +111,17 @@ def load_checkpoint(path: Path) -> tuple[CrossModalHasher, CharTokenizer, dict[s
 
 
 @torch.no_grad()
-def encode_images(model: CrossModalHasher, arrays: Sequence[np.ndarray] | np.ndarray,
+def encode_images(model: Hasher, arrays: Sequence[np.ndarray] | np.ndarray,
                   batch_size: int = 256) -> np.ndarray:
     """Continuous codes h (n, hash_dim) in (-1, 1); the binary code is sign(h)."""
     model.eval()
-    out = [model.encode_image(images_to_tensor(np.stack(arrays[i:i + batch_size])))[0]
+    out = [model.encode_image(images_to_tensor(np.stack(list(arrays[i:i + batch_size]))))[0]
            for i in range(0, len(arrays), batch_size)]
     return torch.cat(out).numpy() if out else np.zeros((0, model.image_hash.hash_dim), "float32")
 
 
 @torch.no_grad()
-def encode_texts(model: CrossModalHasher, tok: CharTokenizer, texts: Sequence[str],
+def encode_texts(model: Hasher, tok: Tokenizer, texts: Sequence[str],
                  batch_size: int = 512) -> np.ndarray:
     model.eval()
     out = [model.encode_text(tok.encode_batch(texts[i:i + batch_size]))[0]

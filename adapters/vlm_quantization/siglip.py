@@ -47,7 +47,7 @@ def _transformers():
     return transformers
 
 
-def load_backbone(path: str) -> nn.Module:
+def load_backbone(path: str) -> Any:  # a transformers model: typed at run time only
     problem = backbone_path_problem(path)
     if problem:
         raise ValueError(f"backbone_path: {problem}")
@@ -62,7 +62,7 @@ def load_backbone(path: str) -> nn.Module:
     return model
 
 
-def text_max_len(model: nn.Module) -> int:
+def text_max_len(model: Any) -> int:
     return min(MAX_TEXT_LEN, int(model.config.text_config.max_position_embeddings))
 
 
@@ -98,7 +98,7 @@ def _hf_tokenizer(path: str, max_len: int) -> HFTokenizer | None:
     return HFTokenizer(tok, max_len)
 
 
-def build_tokenizer(cfg: dict[str, Any], texts: Sequence[str], model: nn.Module,
+def build_tokenizer(cfg: dict[str, Any], texts: Sequence[str], model: Any,
                     info: Callable[[str], None] | None = None):
     """The directory's tokenizer when it has one, else a character tokenizer (logged)."""
     max_len = text_max_len(model)
@@ -108,13 +108,13 @@ def build_tokenizer(cfg: dict[str, Any], texts: Sequence[str], model: nn.Module,
             info(f"siglip: using the tokenizer in {cfg['backbone_path']} "
                  f"({len(tok)} tokens, max_length {max_len})")
         return tok
-    tok = CharTokenizer.build(texts, max_len=max_len)
+    char_tok = CharTokenizer.build(texts, max_len=max_len)
     if info:
         vocab = model.config.text_config.vocab_size
         info(f"siglip: no tokenizer loadable from {cfg['backbone_path']}; falling back to the "
-             f"character tokenizer ({len(tok)} symbols) with ids taken modulo the text "
+             f"character tokenizer ({len(char_tok)} symbols) with ids taken modulo the text "
              f"model's vocab_size {vocab}")
-    return tok
+    return char_tok
 
 
 def tokenizer_from_state(state: dict[str, Any]):
@@ -132,9 +132,9 @@ class SiglipHasher(nn.Module):
     """SigLIP towers + nested hash heads; the same ``encode_image``/``encode_text`` as
     ``CrossModalHasher``. Both also accept precomputed pooled features (float, 2-D)."""
 
-    def __init__(self, backbone: nn.Module, hash_dim: int, freeze: bool = True):
+    def __init__(self, backbone: Any, hash_dim: int, freeze: bool = True):
         super().__init__()
-        self.backbone = backbone
+        self.backbone: Any = backbone  # a transformers model: typed at run time only
         self.freeze = freeze
         vcfg, tcfg = backbone.config.vision_config, backbone.config.text_config
         self.image_size = int(vcfg.image_size)

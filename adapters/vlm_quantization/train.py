@@ -36,6 +36,7 @@ from .runtime import (
     subset,
     tokenizer_from_state,
 )
+from .siglip import SiglipHasher
 
 OBJECTIVE_BITS = 64
 
@@ -58,7 +59,7 @@ def _val_loss(model, tok, split: Split, cfg: dict[str, Any], bits) -> float:
         chunk = items[i:i + 256]
         if len(chunk) < 2:
             continue
-        hi, _ = model.encode_image(images_to_tensor(np.stack([it.image for it in chunk])))
+        hi, _ = model.encode_image(images_to_tensor(np.stack([it.pixels() for it in chunk])))
         ht, _ = model.encode_text(tok.encode_batch(caps[i:i + 256]))
         labels = torch.tensor([it.label for it in chunk])
         loss, _ = hash_loss(hi, ht, labels, bits, cfg["temperature"],
@@ -91,12 +92,12 @@ def train(cfg: dict[str, Any], reporter, resume_from: Path | None = None) -> dic
         reporter.info(f"backbone siglip from {cfg['backbone_path']} "
                       f"({'frozen: training the hash heads only' if model.freeze else 'fine-tuned'}"
                       f"; images resized to {model.image_size} px)")
-    images = images_to_tensor(np.stack([it.image for it in items]))
+    images = images_to_tensor(np.stack([it.pixels() for it in items]))
     cap_ids = tok.encode_batch([c for it in items for c in it.captions])
     cap_start = torch.tensor(np.cumsum([0] + [len(it.captions) for it in items])[:-1])
     cap_count = torch.tensor([len(it.captions) for it in items])
     labels = torch.tensor([it.label for it in items])
-    if getattr(model, "freeze", False):  # frozen towers: their features never change
+    if isinstance(model, SiglipHasher) and model.freeze:  # frozen towers: features are fixed
         reporter.progress(0.0, f"encoding {len(items)} training items with the frozen towers")
         images, cap_ids = model.precompute(images, cap_ids)
     bs = min(cfg["batch_size"], len(items))
