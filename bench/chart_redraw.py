@@ -23,8 +23,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from textual_plotext.plot import Plot  # noqa: E402
 
 from engine.api import Engine  # noqa: E402
+from engine.data.experiments import get_or_create as get_or_create_experiment  # noqa: E402
+from engine.data.runs import insert_run  # noqa: E402
 from engine.metric_writer import MetricWriter  # noqa: E402
-from engine.records import get_or_create_experiment, insert_run  # noqa: E402
 from engine.schema import connect_sync, write_tx  # noqa: E402
 
 

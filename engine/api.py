@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from .compare import CompareMixin
+from .data import jobs, lease
 from .experiments import ExperimentsMixin
 from .jobs import JobsMixin
 from .records import pid_alive
@@ -63,15 +64,15 @@ class Engine(ExperimentsMixin, RunsMixin, JobsMixin, CompareMixin, StudiesMixin)
     # ------------------------------------------------------------------ scheduler
 
     async def scheduler_status(self) -> dict[str, Any]:
-        row = await self.store.fetchone(
-            "SELECT owner, pid, host, mode, heartbeat FROM scheduler_lease WHERE id=1")
-        running = await self.store.scalar("SELECT COUNT(*) FROM jobs WHERE status='running'")
-        queued = await self.store.scalar("SELECT COUNT(*) FROM jobs WHERE status='queued'")
-        alive = bool(row) and time.time() - row[4] < self.settings.lease_ttl_s and pid_alive(row[1])
+        held = await self.store.run(lease.holder)
+        running = await self.store.run(jobs.count, "running")
+        queued = await self.store.run(jobs.count, "queued")
+        alive = (held is not None and time.time() - held.heartbeat < self.settings.lease_ttl_s
+                 and pid_alive(held.pid))
         state = self.scheduler.state if self.scheduler is not None else None
         ours = state is not None and state.holds_lease and not (state.problem or state.stopped)
-        return {"serving": alive, "mode": row[3] if alive else None,
-                "pid": row[1] if alive else None, "ours": ours, "running": running,
+        return {"serving": alive, "mode": held.mode if alive else None,
+                "pid": held.pid if alive else None, "ours": ours, "running": running,
                 "queued": queued, "limit": self.settings.max_concurrency,
                 # this process's scheduler: a fault it is retrying, or the one that ended it
                 "problem": state.problem if state else None,

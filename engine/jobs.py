@@ -11,57 +11,45 @@ import asyncio
 import sqlite3
 from typing import Any
 
+from .data import evals as evals_data
+from .data import jobs as data
 from .experiments import NotFoundError
 from .liveness import last_output, same_process
-from .models import EvalRecord, IndexRecord, Job, dumps, loads
+from .models import EvalRecord, IndexRecord, Job
 from .paths import job_log_path
 from .process_tree import ProcessTree, job_marker
 from .records import FINAL_STATUSES as FINAL
-from .records import HOST, RUNNING_HERE_SQL, end_gone, gone_end, last_output_sql, now
+from .records import HOST, gone_end
 from .registry import get_adapter_class
-from .schema import connect_sync
 from .settings import Settings
 from .store import Store
-
-_JOB_SQL = ("SELECT id, type, status, run_id, target, params, progress, message, result, error,"
-            " exit_code, pid, host, heartbeat, cancel_requested, created, started, finished,"
-            " CASE WHEN status='running' THEN "
-            + last_output_sql("jobs.run_id", "jobs.activity", "jobs.started") + " END"
-            " FROM jobs")
 
 # what a read found gone: (kind "job" or "run", id) -> (status, reason) it ends with
 Gone = dict[tuple[str, int], tuple[str, str]]
 
 
-def _job(row: tuple, settings: Settings, gone: Gone) -> Job:
-    job = Job(id=row[0], type=row[1], status=row[2], run_id=row[3], target=row[4],
-              params=loads(row[5], {}), progress=row[6], message=row[7], result=loads(row[8]),
-              error=row[9], exit_code=row[10], pid=row[11], host=row[12], heartbeat=row[13],
-              cancel_requested=bool(row[14]), created=row[15], started=row[16],
-              finished=row[17])
+def _shown(job: Job, settings: Settings, gone: Gone) -> Job:
+    """The job as a read shows it: one found gone ends (even where the database refused the
+    update, a fault); a running one's last output includes its log file's last write."""
     if job.status == "running":
         end = gone.get(("job", job.id))
-        if end is not None:  # the database refused the update (a fault): say it anyway
+        if end is not None:
             job.status, job.message = end
             job.error = job.message if job.status == "failed" else None
+            job.last_output = None
         else:
-            job.last_output = last_output(row[18], job_log_path(settings, job.id, job.run_id))
+            job.last_output = last_output(job.last_output,
+                                          job_log_path(settings, job.id, job.run_id))
     return job
 
 
-def _end_gone(settings: Settings, gone: list[tuple[str, int, int, bool]]) -> None:
-    conn = connect_sync(settings.db_path, migrate=False)
-    try:
-        conn.execute("PRAGMA busy_timeout=1000")  # a read must not hang on a locked database
-        end_gone(conn, gone)
-    finally:
-        conn.close()
+def _kill_leftovers(settings: Settings, gone: list[data.LiveItem]) -> None:
     # a dead worker's job may have left processes (a setsid'd descendant): nothing of a job
     # outlives it, whoever notices the death
-    for kind, job_id, _pid, _cancel in gone:
-        if kind == "job":
+    for item in gone:
+        if item.kind == "job":
             try:
-                ProcessTree(marker=job_marker(settings.home, job_id)).kill()
+                ProcessTree(marker=job_marker(settings.home, item.id)).kill()
             except OSError:
                 pass
 
@@ -74,37 +62,31 @@ class JobsMixin:
         """Fail the running jobs and tracking runs of this host whose process is gone (or is
         another process now: its start time differs). One indexed query and a /proc read per
         running item. Returns what was gone, for a read to mask if the write failed."""
-        rows = await self.store.fetchall(RUNNING_HERE_SQL, (HOST, HOST))
-        gone = [(kind, item, pid, bool(cancel)) for kind, item, pid, started, cancel in rows
-                if not same_process(pid, started)]
+        rows = await self.store.run(data.running_here, HOST)
+        gone = [r for r in rows if not same_process(r.pid, r.pid_started)]
         if not gone:
             return {}
         try:
-            await asyncio.to_thread(_end_gone, self.settings, gone)
+            # on a connection of its own that waits a second at most: a read must not hang
+            # on a locked database
+            await self.store.run_apart(data.end_gone, gone, busy_timeout_ms=1000)
+            await asyncio.to_thread(_kill_leftovers, self.settings, gone)
         except (sqlite3.Error, OSError):
             pass  # the rows stay running in the database; the reads show them ended
-        return {(kind, item): gone_end(kind, pid, cancel) for kind, item, pid, cancel in gone}
+        return {(r.kind, r.id): gone_end(r.kind, r.pid, r.cancel_requested) for r in gone}
 
     async def list_jobs(self, status: str | None = None, type: str | None = None,
                         limit: int = 500) -> list[Job]:
         gone = await self.settle_gone()
-        sql, params = _JOB_SQL + " WHERE 1=1", []
-        if status:
-            sql += " AND status=?"
-            params.append(status)
-        if type:
-            sql += " AND type=?"
-            params.append(type)
-        sql += " ORDER BY id DESC LIMIT ?"
-        params.append(limit)
-        return [_job(r, self.settings, gone) for r in await self.store.fetchall(sql, params)]
+        jobs = await self.store.run(data.list_jobs, status, type, limit)
+        return [_shown(job, self.settings, gone) for job in jobs]
 
     async def get_job(self, job_id: int) -> Job:
         gone = await self.settle_gone()
-        row = await self.store.fetchone(_JOB_SQL + " WHERE id=?", (int(job_id),))
-        if row is None:
+        job = await self.store.run(data.get_job, int(job_id))
+        if job is None:
             raise NotFoundError(f"no job {job_id}")
-        return _job(row, self.settings, gone)
+        return _shown(job, self.settings, gone)
 
     async def cancel_job(self, job_id: int) -> Job:
         """Ask a job to stop. A queued job is cancelled at once; a running one gets the flag:
@@ -114,24 +96,12 @@ class JobsMixin:
         job = await self.get_job(job_id)
         if job.status in FINAL:
             return job
-        async with self.store.write() as db:
-            await db.execute("UPDATE jobs SET cancel_requested=1 WHERE id=?", (job.id,))
-            await db.execute(
-                "UPDATE jobs SET status='cancelled', finished=?, message='cancelled before start'"
-                " WHERE id=? AND status='queued'", (now(), job.id))
-            if job.type == "train" and job.run_id:
-                await db.execute(
-                    "UPDATE runs SET status='cancelled', finished=? WHERE id=? AND status='queued'",
-                    (now(), job.run_id))
+        await self.store.run(data.request_cancel, job)
         return await self.get_job(job.id)
 
     async def submit_job(self, job_type: str, run_id: int | None, params: dict[str, Any],
                          target: str) -> int:
-        async with self.store.write() as db:
-            cur = await db.execute(
-                "INSERT INTO jobs(type, status, run_id, target, params, created)"
-                " VALUES (?,?,?,?,?,?)", (job_type, "queued", run_id, target, dumps(params), now()))
-            return int(cur.lastrowid)
+        return await self.store.run(data.submit, job_type, run_id, params, target)
 
     async def _run_job(self, job_type: str, run_ref: int | str, checkpoint: str | None,
                        capability: str) -> int:
@@ -170,24 +140,7 @@ class JobsMixin:
     # ------------------------------------------------------------------ results
 
     async def list_eval_results(self, run_id: int | None = None) -> list[EvalRecord]:
-        sql = ("SELECT v.id, v.run_id, v.job_id, v.checkpoint, v.view_type, v.data, v.summary,"
-               " v.created, e.name, r.number FROM eval_results v JOIN runs r ON r.id=v.run_id"
-               " JOIN experiments e ON e.id=r.experiment_id")
-        params: tuple = ()
-        if run_id is not None:
-            sql += " WHERE v.run_id=?"
-            params = (run_id,)
-        rows = await self.store.fetchall(sql + " ORDER BY v.id DESC", params)
-        return [EvalRecord(id=r[0], run_id=r[1], job_id=r[2], checkpoint=r[3], view_type=r[4],
-                           data=loads(r[5], {}), summary=loads(r[6], {}), created=r[7],
-                           experiment=r[8], run_number=r[9]) for r in rows]
+        return await self.store.run(evals_data.list_eval_results, run_id)
 
     async def list_indexes(self, run_id: int | None = None) -> list[IndexRecord]:
-        sql = "SELECT id, run_id, checkpoint, path, job_id, info, created FROM indexes"
-        params: tuple = ()
-        if run_id is not None:
-            sql += " WHERE run_id=?"
-            params = (run_id,)
-        rows = await self.store.fetchall(sql + " ORDER BY id DESC", params)
-        return [IndexRecord(id=r[0], run_id=r[1], checkpoint=r[2], path=r[3], job_id=r[4],
-                            info=loads(r[5], {}), created=r[6]) for r in rows]
+        return await self.store.run(evals_data.list_indexes, run_id)

@@ -19,7 +19,7 @@ import time
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from .schema import write_tx
+from .data import metrics as data
 
 MAX_KEY_LENGTH = 256
 STEP_MIN, STEP_MAX = -(2**63), 2**63 - 1  # SQLite INTEGER
@@ -82,12 +82,8 @@ class MetricWriter:
 
     def _target(self, run_id: int) -> None:
         self.run_id = run_id
-        self._key_ids: dict[str, int] = dict(
-            (k, i) for i, k in self.conn.execute(
-                "SELECT id, key FROM metric_keys WHERE run_id=?", (run_id,)).fetchall())
-        self._step = int(self.conn.execute(
-            "SELECT COALESCE(MAX(m.step), -1) FROM metrics m JOIN metric_keys k ON k.id=m.key_id"
-            " WHERE k.run_id=?", (run_id,)).fetchone()[0])
+        self._key_ids: dict[str, int] = data.key_ids(self.conn, run_id)
+        self._step = data.last_step(self.conn, run_id)
         self.epoch: float | None = None
 
     def retarget(self, run_id: int) -> None:
@@ -204,37 +200,10 @@ class MetricWriter:
                     self._pending += sum(len(m) for m, *_ in buf)
                 raise
 
-    def _rows(self, buf: list, first_id: int, new_keys: dict[str, int]) -> list[tuple]:
-        ids = self._key_ids
-        rows = []
-        n = first_id
-        for metrics, step, wall, epoch in buf:
-            for key, value in metrics.items():
-                kid = ids.get(key) or new_keys.get(key)
-                if kid is None:
-                    kid = new_keys[key] = self._new_key(key)
-                rows.append((kid, n, step, None if value != value else value, wall, epoch))
-                n += 1
-        return rows
-
-    def _new_key(self, key: str) -> int:
-        self.conn.execute("INSERT OR IGNORE INTO metric_keys(run_id, key) VALUES (?,?)",
-                          (self.run_id, key))
-        return self.conn.execute("SELECT id FROM metric_keys WHERE run_id=? AND key=?",
-                                 (self.run_id, key)).fetchone()[0]
-
     def _write(self, buf: list) -> int:
-        new_keys: dict[str, int] = {}  # cached only once committed: a rollback undoes them
-        with write_tx(self.conn):
-            first = self.conn.execute("SELECT last + 1 FROM metric_seq WHERE id=1").fetchone()[0]
-            rows = self._rows(buf, first, new_keys)
-            if rows:
-                self.conn.executemany(
-                    "INSERT INTO metrics(key_id, id, step, value, wall, epoch)"
-                    " VALUES (?,?,?,?,?,?)", rows)
-                self.conn.execute("UPDATE metric_seq SET last=? WHERE id=1", (rows[-1][1],))
-        self._key_ids.update(new_keys)
-        return len(rows)
+        stored, new_keys = data.append(self.conn, self.run_id, self._key_ids, buf)
+        self._key_ids.update(new_keys)  # committed: cache them now
+        return stored
 
     def _report(self, exc: BaseException) -> None:
         """Say once that writes fail (again only if the reason changes), not every retry."""

@@ -15,9 +15,9 @@ import time
 from collections.abc import Mapping
 from pathlib import Path
 
+from .data import jobs as data
 from .metric_writer import MetricWriter
 from .paths import checkpoint_file, record_checkpoint
-from .schema import write_tx
 
 
 class WorkerReporter:
@@ -92,18 +92,8 @@ class WorkerReporter:
         with self._lock:
             progress, message, dirty = self._progress, self._message, self._dirty
             self._dirty = False
-        activity = self._activity
-        with write_tx(self.conn):
-            if dirty:
-                self.conn.execute(
-                    "UPDATE jobs SET heartbeat=?, activity=?, progress=?, message=? WHERE id=?",
-                    (time.time(), activity, progress, message, self.job_id))
-            else:
-                self.conn.execute("UPDATE jobs SET heartbeat=?, activity=? WHERE id=?",
-                                  (time.time(), activity, self.job_id))
-            row = self.conn.execute("SELECT cancel_requested FROM jobs WHERE id=?",
-                                    (self.job_id,)).fetchone()
-        if row and row[0]:
+        if data.heartbeat(self.conn, self.job_id, self._activity,
+                          (progress, message) if dirty else None):
             self._stop.set()
 
     def close(self) -> None:

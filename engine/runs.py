@@ -7,9 +7,12 @@ from typing import Any
 
 from adapters.base import RESUME
 
+from .data import jobs as jobs_data
+from .data import metrics as metrics_data
+from .data import runs as data
 from .experiments import NotFoundError
 from .liveness import last_output
-from .models import MetricBatch, MetricPoints, Run, dumps, loads
+from .models import MetricBatch, MetricPoints, Run
 from .paths import (
     UnsafePathError,
     check_name,
@@ -19,36 +22,26 @@ from .paths import (
     list_checkpoints,
     safe_child,
 )
-from .records import decode_value, last_output_sql, now
 from .registry import get_adapter_class
 from .settings import Settings
 from .store import Store
 
-_RUN_SQL = """
-SELECT r.id, r.experiment_id, e.name, r.number, r.status, r.config, r.source, r.pid, r.created,
-       r.started, r.finished, r.summary, r.steps, r.epochs, r.error, e.objective, e.direction,
-       e.adapter, j.id, j.progress, j.message,
-       CASE WHEN r.status = 'running' THEN {last_output} END
-FROM runs r JOIN experiments e ON e.id = r.experiment_id
-LEFT JOIN jobs j ON j.id = (SELECT MAX(id) FROM jobs WHERE run_id = r.id AND type = 'train')
-""".format(last_output=last_output_sql("r.id", "j.activity", "j.started", "r.started"))
-_X_COLUMNS = {"step": "m.step", "epoch": "m.epoch", "wall": "m.wall"}
+_SERIES_BATCH = 500_000  # points per read when a cached series catches up
 
 
-def _run(row: tuple, settings: Settings, gone: dict[tuple[str, int], tuple[str, str]]) -> Run:
-    run = Run(id=row[0], experiment_id=row[1], experiment=row[2], number=row[3], status=row[4],
-              config=loads(row[5], {}), source=row[6], pid=row[7], created=row[8],
-              started=row[9], finished=row[10], summary=loads(row[11]), steps=row[12],
-              epochs=row[13], error=row[14], objective=row[15], direction=row[16],
-              adapter=row[17], job_id=row[18], progress=row[19], message=row[20] or "")
+def _shown(run: Run, settings: Settings, gone: dict[tuple[str, int], tuple[str, str]]) -> Run:
+    """The run as a read shows it: one whose process was found gone ends (even where the
+    database refused the update, a fault); a running one's last output includes its training
+    job's log file's last write."""
     if run.status == "running":
         end = gone.get(("run", run.id)) or gone.get(("job", run.job_id))
-        if end is not None:  # the database refused the update (a fault): say it anyway
+        if end is not None:
             run.status, reason = end
             run.error = reason if run.status == "failed" else None
+            run.last_output = None
         else:
             log = job_log_path(settings, run.job_id, run.id) if run.job_id else None
-            run.last_output = last_output(row[21], log)
+            run.last_output = last_output(run.last_output, log)
     return run
 
 
@@ -64,22 +57,9 @@ class RunsMixin:
             config.update(config_overrides)
         validated, _, _ = self.validate_experiment(exp.adapter, config)  # type: ignore[attr-defined]
         resume = await self._resume_source(exp, resume_from) if resume_from else None
-        t = now()
-        async with self.store.write() as db:
-            number = await self.store.scalar(
-                "SELECT COALESCE(MAX(number), 0) + 1 FROM runs WHERE experiment_id=?", (exp.id,))
-            cur = await db.execute(
-                "INSERT INTO runs(experiment_id, number, status, config, source, created)"
-                " VALUES (?,?,?,?,?,?)", (exp.id, number, "queued", dumps(validated), "job", t))
-            run_id = cur.lastrowid
-            params = {"resume_from": resume} if resume else {}
-            cur = await db.execute(
-                "INSERT INTO jobs(type, status, run_id, target, params, created)"
-                " VALUES ('train','queued',?,?,?,?)",
-                (run_id, f"{exp.name} › run {number}", dumps(params), t))
-            job_id = cur.lastrowid
-            await db.execute("UPDATE experiments SET updated=? WHERE id=?", (t, exp.id))
-        return int(run_id), int(job_id)
+        params = {"resume_from": resume} if resume else {}
+        return await self.store.run(jobs_data.queue_training, exp.id, exp.name, validated,
+                                    params)
 
     async def _resume_source(self, exp: Any, ref: str) -> dict[str, Any]:
         """Job params naming the checkpoint a new run of ``exp`` resumes from."""
@@ -136,12 +116,11 @@ class RunsMixin:
     async def list_runs(self, exp_ref: str | int | None = None) -> list[Run]:
         gone = await self.settle_gone()  # type: ignore[attr-defined]
         if exp_ref is None:
-            rows = await self.store.fetchall(_RUN_SQL + " ORDER BY r.id DESC")
+            runs = await self.store.run(data.list_runs)
         else:
             exp = await self.get_experiment(exp_ref)  # type: ignore[attr-defined]
-            rows = await self.store.fetchall(
-                _RUN_SQL + " WHERE r.experiment_id=? ORDER BY r.number DESC", (exp.id,))
-        return [_run(r, self.settings, gone) for r in rows]  # type: ignore[attr-defined]
+            runs = await self.store.run(data.list_runs, exp.id)
+        return [_shown(r, self.settings, gone) for r in runs]  # type: ignore[attr-defined]
 
     async def get_run(self, ref: int | str) -> Run:
         """A run by id, or "experiment/number" / "experiment:number"."""
@@ -151,21 +130,18 @@ class RunsMixin:
                 if sep in ref:
                     name, _, num = ref.rpartition(sep)
                     if num.isdigit():
-                        row = await self.store.fetchone(
-                            _RUN_SQL + " WHERE e.name=? AND r.number=?", (name, int(num)))
-                        if row:
-                            return _run(row, self.settings, gone)  # type: ignore[attr-defined]
+                        run = await self.store.run(data.find_run, name, int(num))
+                        if run:
+                            return _shown(run, self.settings, gone)  # type: ignore[attr-defined]
             raise NotFoundError(f"no run {ref!r} (use a run id or EXPERIMENT/NUMBER)")
-        row = await self.store.fetchone(_RUN_SQL + " WHERE r.id=?", (int(ref),))
-        if row is None:
+        run = await self.store.run(data.get_run, int(ref))
+        if run is None:
             raise NotFoundError(f"no run {ref!r}")
-        return _run(row, self.settings, gone)  # type: ignore[attr-defined]
+        return _shown(run, self.settings, gone)  # type: ignore[attr-defined]
 
     async def cancel_run(self, ref: int | str) -> int | None:
         run = await self.get_run(ref)
-        job_id = await self.store.scalar(
-            "SELECT id FROM jobs WHERE run_id=? AND status IN ('queued','running')"
-            " ORDER BY id DESC LIMIT 1", (run.id,))
+        job_id = await self.store.run(jobs_data.active_job_of_run, run.id)
         if job_id is None:
             return None
         await self.cancel_job(job_id)  # type: ignore[attr-defined]
@@ -174,26 +150,12 @@ class RunsMixin:
     # ------------------------------------------------------------------ metrics
 
     async def metric_keys(self, run_id: int) -> list[str]:
-        rows = await self.store.fetchall(
-            "SELECT key FROM metric_keys WHERE run_id=? ORDER BY key", (run_id,))
-        return [r[0] for r in rows]
+        return await self.store.run(metrics_data.key_names, run_id)
 
     async def read_metrics_since(self, run_id: int, cursor: int = 0,
                                  keys: list[str] | None = None, limit: int = 200_000) -> MetricBatch:
         """Points newer than ``cursor`` (a metric row id); the new cursor is in the result."""
-        sql = ("SELECT m.id, k.key, m.step, m.value, m.wall, m.epoch FROM metrics m"
-               " JOIN metric_keys k ON k.id = m.key_id WHERE k.run_id=? AND m.id > ?")
-        params: list[Any] = [run_id, cursor]
-        if keys:
-            sql += f" AND k.key IN ({','.join('?' * len(keys))})"
-            params += keys
-        sql += " ORDER BY m.id LIMIT ?"
-        params.append(limit)
-        batch = MetricBatch(cursor=cursor)
-        for mid, key, step, value, wall, epoch in await self.store.fetchall(sql, params):
-            batch.points.setdefault(key, []).append((step, decode_value(value), wall, epoch))
-            batch.cursor = mid
-        return batch
+        return await self.store.run(metrics_data.read_since, run_id, cursor, keys, limit)
 
     async def read_metric(self, run_id: int, key: str, *, max_points: int = 2000,
                           x: str = "step", last_n_steps: int | None = None) -> MetricPoints:
@@ -204,8 +166,7 @@ class RunsMixin:
         million-point metric reads only the new rows."""
         if x not in ("step", "epoch", "wall"):
             raise ValueError(f"x must be step, epoch or wall, got {x!r}")
-        kid = await self.store.scalar(
-            "SELECT id FROM metric_keys WHERE run_id=? AND key=?", (run_id, key))
+        kid = await self.store.run(metrics_data.key_id, run_id, key)
         if kid is None:
             return MetricPoints(key=key, x=[], y=[])
         from .series import Series
@@ -215,20 +176,16 @@ class RunsMixin:
         if series is None:
             series = cache[kid] = Series()
         while True:
-            rows = await self.store.fetchall(
-                "SELECT id, step, value, wall, epoch FROM metrics WHERE key_id=? AND id > ?"
-                " ORDER BY id LIMIT 500000", (kid, series.last_id))
+            rows = await self.store.run(metrics_data.key_points_after, kid, series.last_id,
+                                        _SERIES_BATCH)
             series.extend(rows)
-            if len(rows) < 500000:
+            if len(rows) < _SERIES_BATCH:
                 break
         xs, ys, total, down = series.points(max_points, x, last_n_steps)
         return MetricPoints(key=key, x=xs, y=ys, total=total, downsampled=down)
 
     async def all_metrics(self, run_id: int, key: str) -> list[tuple[int, float]]:
-        rows = await self.store.fetchall(
-            "SELECT m.step, m.value FROM metrics m JOIN metric_keys k ON k.id=m.key_id"
-            " WHERE k.run_id=? AND k.key=? ORDER BY m.step, m.id", (run_id, key))
-        return [(s, decode_value(v)) for s, v in rows]
+        return await self.store.run(metrics_data.all_points, run_id, key)
 
     async def run_summary(self, run_id: int) -> dict[str, dict[str, Any]]:
         """The stored end-of-run summary, or a live one computed now for a running run."""
@@ -237,19 +194,9 @@ class RunsMixin:
     async def _summary(self, run: Run) -> dict[str, dict[str, Any]]:
         if run.summary is not None:
             return run.summary
-        import asyncio
-
-        from .records import summarize_run
-        from .schema import connect_sync
-
-        def compute() -> dict:
-            conn = connect_sync(self.settings.db_path)  # type: ignore[attr-defined]
-            try:
-                return summarize_run(conn, run.id)
-            finally:
-                conn.close()
-
-        return await asyncio.to_thread(compute)
+        # apart: summarising a long run reads all its points, and must not hold up the
+        # engine's other reads
+        return await self.store.run_apart(metrics_data.summarize_run, run.id)
 
     # ------------------------------------------------------------------ files
 
@@ -265,8 +212,7 @@ class RunsMixin:
         delete_checkpoint(checkpoints_dir(self.settings, run_id), name)  # type: ignore[attr-defined]
 
     async def log_path(self, run_id: int) -> Path | None:
-        job_id = await self.store.scalar(
-            "SELECT MAX(id) FROM jobs WHERE run_id=? AND type='train'", (run_id,))
+        job_id = await self.store.run(jobs_data.train_job_of_run, run_id)
         if job_id is None:
             return None
         return job_log_path(self.settings, job_id, run_id)  # type: ignore[attr-defined]
@@ -274,7 +220,7 @@ class RunsMixin:
     async def log_tail(self, run_id: int | None = None, lines: int = 200,
                        job_id: int | None = None) -> list[str]:
         if job_id is not None:
-            rid = await self.store.scalar("SELECT run_id FROM jobs WHERE id=?", (job_id,))
+            rid = await self.store.run(jobs_data.run_of_job, job_id)
             path = job_log_path(self.settings, job_id, rid)  # type: ignore[attr-defined]
         else:
             path = await self.log_path(int(run_id or 0))

@@ -25,12 +25,14 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .data import jobs, lease, runs
+from .data.lease import Lease
 from .liveness import last_output, process_start_time, same_process
 from .paths import job_log_path
 from .process_tree import WORKER_MARGIN_S, ProcessTree, job_marker
-from .records import HOST, end_job, finish_run, now, pid_alive, running_job_output
+from .records import HOST, now, pid_alive
 from .runs import tail_lines
-from .schema import SchemaTooNewError, connect_sync, write_tx
+from .schema import SchemaTooNewError, connect_sync, set_busy_timeout
 from .settings import Settings
 
 FIRST_RETRY_S = 2.0
@@ -194,44 +196,28 @@ class Scheduler:
                 self._last_reconcile = time.monotonic()
             self._finish_stall_kills()
             self._claim(conn)
-        self.state.running = conn.execute(
-            "SELECT COUNT(*) FROM jobs WHERE status='running'").fetchone()[0]
+        self.state.running = jobs.count(conn, "running")
         return self.state
 
     def _lease(self, conn: sqlite3.Connection) -> bool:
         t = now()
-        with write_tx(conn):
-            row = conn.execute(
-                "SELECT owner, pid, host, mode, heartbeat FROM scheduler_lease WHERE id=1"
-            ).fetchone()
-            if row is None or row[0] == self.owner or self._lease_expired(row, t):
-                conn.execute(
-                    "INSERT INTO scheduler_lease(id, owner, pid, host, mode, heartbeat, started)"
-                    " VALUES (1,?,?,?,?,?,?) ON CONFLICT(id) DO UPDATE SET owner=excluded.owner,"
-                    " pid=excluded.pid, host=excluded.host, mode=excluded.mode,"
-                    " heartbeat=excluded.heartbeat,"
-                    " started=CASE WHEN scheduler_lease.owner=excluded.owner"
-                    " THEN scheduler_lease.started ELSE excluded.started END",
-                    (self.owner, os.getpid(), HOST, self.mode, t, t))
-                self.state.owner_pid, self.state.owner_mode = os.getpid(), self.mode
-                return True
-            self.state.owner_pid, self.state.owner_mode = row[1], row[3]
-            return False
+        me = Lease(owner=self.owner, pid=os.getpid(), host=HOST, mode=self.mode, heartbeat=t)
+        held = lease.acquire(conn, me, lambda other: self._lease_expired(other, t))
+        self.state.owner_pid, self.state.owner_mode = held.pid, held.mode
+        return held is me
 
-    def _lease_expired(self, row: tuple, t: float) -> bool:
-        _, pid, host, _, heartbeat = row
-        if t - heartbeat > self.settings.lease_ttl_s:
+    def _lease_expired(self, held: Lease, t: float) -> bool:
+        if t - held.heartbeat > self.settings.lease_ttl_s:
             return True
-        return host == HOST and not pid_alive(pid)
+        return held.host == HOST and not pid_alive(held.pid)
 
     def _release(self) -> None:
         """Give the lease back, briefly: after a fault this may fail, and the lease then
         lapses by itself (its pid is gone, its heartbeat ages)."""
         try:
             conn = self._db()
-            conn.execute("PRAGMA busy_timeout=1000")
-            with write_tx(conn):
-                conn.execute("DELETE FROM scheduler_lease WHERE owner=?", (self.owner,))
+            set_busy_timeout(conn, 1000)
+            lease.release(conn, self.owner)
         except (sqlite3.Error, SchemaTooNewError, OSError):
             pass
         self._drop_connection()
@@ -239,30 +225,19 @@ class Scheduler:
     # ------------------------------------------------------------------ claiming
 
     def _claim(self, conn: sqlite3.Connection) -> None:
-        running = conn.execute("SELECT COUNT(*) FROM jobs WHERE status='running'").fetchone()[0]
-        free = self.settings.max_concurrency - running
+        free = self.settings.max_concurrency - jobs.count(conn, "running")
         if free <= 0:
             return
-        queued = conn.execute(
-            "SELECT id, run_id FROM jobs WHERE status='queued' ORDER BY id LIMIT ?", (free,)
-        ).fetchall()
-        for job_id, run_id in queued:
-            with write_tx(conn):
-                cur = conn.execute(
-                    "UPDATE jobs SET status='running', started=?, heartbeat=?, host=?"
-                    " WHERE id=? AND status='queued' AND cancel_requested=0",
-                    (now(), now(), HOST, job_id))
-            if cur.rowcount == 0:
+        for job in jobs.queued(conn, free):
+            if not jobs.claim(conn, job.id, HOST):
                 continue
             try:
-                tracked = self._spawn(job_id, run_id)
+                tracked = self._spawn(job.id, job.run_id)
             except OSError as exc:
-                self._fail(conn, job_id, f"could not start worker: {exc}")
+                self._fail(conn, job.id, f"could not start worker: {exc}")
                 continue
-            self._tracked[job_id] = tracked  # watched even if recording its pid fails
-            with write_tx(conn):
-                conn.execute("UPDATE jobs SET pid=?, pid_started=? WHERE id=?",
-                             (tracked.pid, process_start_time(tracked.pid), job_id))
+            self._tracked[job.id] = tracked  # watched even if recording its pid fails
+            jobs.record_worker(conn, job.id, tracked.pid, process_start_time(tracked.pid))
 
     def _spawn(self, job_id: int, run_id: int | None) -> _Tracked:
         log = job_log_path(self.settings, job_id, run_id)
@@ -295,11 +270,10 @@ class Scheduler:
                 continue
             del self._tracked[job_id]
             self._kill_tree(t)  # nothing of the job may outlive its worker
-            row = conn.execute("SELECT status, cancel_requested FROM jobs WHERE id=?",
-                               (job_id,)).fetchone()
-            if row is None or row[0] != "running":
+            found = jobs.status_and_cancel(conn, job_id)
+            if found is None or found[0] != "running":
                 continue
-            if row[1]:
+            if found[1]:
                 self._end(conn, job_id, "cancelled", "cancelled" + (
                     " (killed after grace period)" if t.killed else ""))
             else:
@@ -316,10 +290,8 @@ class Scheduler:
         adapter started; a script's command has a group of its own, which its adapter stops
         with the grace). The worker gets the grace plus WORKER_MARGIN_S to record its end;
         after that the job's whole process tree is killed."""
-        rows = conn.execute(
-            "SELECT id, pid FROM jobs WHERE status='running' AND cancel_requested=1"
-            " AND host=?", (HOST,)).fetchall()
-        for job_id, pid in rows:
+        for job in jobs.cancelling(conn, HOST):
+            job_id, pid = job.id, job.pid
             t = self._tracked.get(job_id)
             if t is None:
                 if pid is None or not _is_worker(pid, job_id):
@@ -350,10 +322,8 @@ class Scheduler:
         conn = conn or self._db()
         failed = []
         t_now = now()
-        rows = conn.execute(
-            "SELECT id, pid, host, heartbeat, cancel_requested FROM jobs WHERE status='running'"
-        ).fetchall()
-        for job_id, pid, host, heartbeat, cancel in rows:
+        for job in jobs.running_jobs(conn):
+            job_id, pid, host, heartbeat = job.id, job.pid, job.host, job.heartbeat
             if job_id in self._tracked:
                 continue
             age = t_now - (heartbeat or 0)
@@ -368,17 +338,16 @@ class Scheduler:
                 if age < self.settings.stale_after_s:
                     continue
                 gone = f"worker on {host} stopped heartbeating"
-            if cancel:
+            if job.cancel_requested:
                 self._end(conn, job_id, "cancelled", "cancelled")
             else:
                 self._fail(conn, job_id, f"{gone} (last heartbeat {age:.0f} s ago)")
                 failed.append(job_id)
         # runs logged by user scripts (no job) whose process died
-        for run_id, pid, started in conn.execute(
-                "SELECT id, pid, pid_started FROM runs WHERE status='running'"
-                " AND source='tracking' AND host=?", (HOST,)).fetchall():
-            if not same_process(pid, started):
-                finish_run(conn, run_id, "failed", f"process {pid} ended without finishing")
+        for run in runs.running_tracking_runs(conn, HOST):
+            if not same_process(run.pid, run.pid_started):
+                runs.finish_run(conn, run.id, "failed",
+                                f"process {run.pid} ended without finishing")
         # study trials whose worker died (cheap unless one did)
         try:
             from .studies.sweep import sweep_dead_trials
@@ -394,7 +363,7 @@ class Scheduler:
 
     def _end(self, conn: sqlite3.Connection, job_id: int, status: str, reason: str,
              exit_code: int | None = None) -> None:
-        end_job(conn, job_id, status, reason, exit_code)
+        jobs.end_job(conn, job_id, status, reason, exit_code)
         self.state.events.append(f"job {job_id} {status}: {reason}")
 
     # ------------------------------------------------------------------ stalls
@@ -407,9 +376,10 @@ class Scheduler:
         if limit <= 0:
             return
         t = now()
-        for job_id, run_id, pid, recorded in running_job_output(conn, HOST):
+        for job in jobs.running_output(conn, HOST):
+            job_id, run_id, pid = job.id, job.run_id, job.pid
             log = job_log_path(self.settings, job_id, run_id)
-            last = last_output(recorded, log)
+            last = last_output(job.recorded, log)
             if last is None or t - last < limit:
                 continue
             tail = [ln.strip() for ln in (tail_lines(log, 5) if log.exists() else [])

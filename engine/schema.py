@@ -239,6 +239,16 @@ def connect_sync(path: Path | str, migrate: bool = True) -> sqlite3.Connection:
     return conn
 
 
+def set_busy_timeout(conn: sqlite3.Connection, ms: int) -> None:
+    """How long this connection waits for another's write lock before "database is locked"."""
+    conn.execute(f"PRAGMA busy_timeout={int(ms)}")
+
+
+def data_version(conn: sqlite3.Connection) -> int:
+    """Changes whenever another connection commits: a cheap "anything new?" probe."""
+    return int(conn.execute("PRAGMA data_version").fetchone()[0])
+
+
 class write_tx:
     """``with write_tx(conn):`` -> BEGIN IMMEDIATE ... COMMIT (ROLLBACK on error)."""
 

@@ -1,74 +1,76 @@
-"""The engine's one long-lived aiosqlite connection: pragmas, migrations, write transactions."""
+"""The engine's one long-lived database connection, owned by one thread, so the event loop never
+waits on SQLite: ``await store.run(fn, *args)`` runs a data-layer function ``fn(conn, *args)``
+there. The async API and the sync workers thus share every statement (engine/data); calls run
+one at a time, in order, and a write transaction is one call (``write_tx``: BEGIN IMMEDIATE).
+"""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from collections.abc import AsyncIterator, Iterable
-from typing import Any
+import functools
+import sqlite3
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
 
-import aiosqlite
-
-from .schema import PRAGMAS, connect_sync, migrate_sync
+from .schema import connect_sync, data_version, set_busy_timeout
 from .settings import Settings
+
+T = TypeVar("T")
 
 
 class Store:
     def __init__(self, settings: Settings):
         self.settings = settings
-        self.db: aiosqlite.Connection | None = None
-        self._write_lock = asyncio.Lock()
+        self._conn: sqlite3.Connection | None = None
+        self._thread: ThreadPoolExecutor | None = None
 
     async def open(self) -> Store:
         self.settings.ensure()
-        # migrations run on a plain connection (one code path for every process)
-        await asyncio.to_thread(self._migrate)
-        self.db = await aiosqlite.connect(str(self.settings.db_path), timeout=10.0,
-                                          isolation_level=None)
-        for p in PRAGMAS:
-            await self.db.execute(p)
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="labdeck-store")
+        try:
+            # pragmas and pending migrations (refusing a schema newer than this code)
+            self._conn = await self._on_thread(connect_sync, self.settings.db_path)
+        except BaseException:
+            self._thread.shutdown(wait=False)
+            self._thread = None
+            raise
         return self
 
-    def _migrate(self) -> None:
-        conn = connect_sync(self.settings.db_path, migrate=False)
-        try:
-            migrate_sync(conn, self.settings.db_path)
-        finally:
-            conn.close()
-
     async def close(self) -> None:
-        if self.db is not None:
-            await self.db.close()
-            self.db = None
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            await self._on_thread(conn.close)
+        if self._thread is not None:
+            self._thread.shutdown(wait=False)
+            self._thread = None
 
-    async def fetchall(self, sql: str, params: Iterable[Any] = ()) -> list[tuple]:
-        assert self.db is not None, "store is closed"
-        async with self.db.execute(sql, tuple(params)) as cur:
-            return list(await cur.fetchall())
+    async def _on_thread(self, fn: Callable[..., T], *args: Any) -> T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._thread, functools.partial(fn, *args))
 
-    async def fetchone(self, sql: str, params: Iterable[Any] = ()) -> tuple | None:
-        assert self.db is not None, "store is closed"
-        async with self.db.execute(sql, tuple(params)) as cur:
-            return await cur.fetchone()
+    async def run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """``fn(conn, *args, **kwargs)`` on the engine's connection, in its thread."""
+        if self._conn is None:
+            raise RuntimeError("store is closed")
+        return await self._on_thread(functools.partial(fn, self._conn, *args, **kwargs))
 
-    async def scalar(self, sql: str, params: Iterable[Any] = ()) -> Any:
-        row = await self.fetchone(sql, params)
-        return None if row is None else row[0]
-
-    @contextlib.asynccontextmanager
-    async def write(self) -> AsyncIterator[aiosqlite.Connection]:
-        """BEGIN IMMEDIATE ... COMMIT, serialised within this process."""
-        assert self.db is not None, "store is closed"
-        async with self._write_lock:
-            await self.db.execute("BEGIN IMMEDIATE")
+    async def run_apart(self, fn: Callable[..., T], *args: Any,
+                        busy_timeout_ms: int | None = None) -> T:
+        """``fn(conn, *args)`` on a connection of its own, in a thread of its own: for work
+        that must not hold up the engine's connection (a long read), or that may wait on
+        another process's write lock for ``busy_timeout_ms`` only."""
+        def go() -> T:
+            conn = connect_sync(self.settings.db_path, migrate=False)
             try:
-                yield self.db
-            except BaseException:
-                await self.db.execute("ROLLBACK")
-                raise
-            await self.db.execute("COMMIT")
+                if busy_timeout_ms is not None:
+                    set_busy_timeout(conn, busy_timeout_ms)
+                return fn(conn, *args)
+            finally:
+                conn.close()
+
+        return await asyncio.to_thread(go)
 
     async def data_version(self) -> int:
         """Changes whenever another connection commits: a cheap "anything new?" probe."""
-        v = await self.scalar("PRAGMA data_version")
-        return int(v)
+        return await self.run(data_version)

@@ -23,9 +23,10 @@ import threading
 from collections.abc import Mapping
 from typing import Any
 
+from .data import experiments
+from .data.runs import finish_run, insert_run
 from .home_access import make_dir
 from .metric_writer import MetricWriter
-from .records import finish_run, get_or_create_experiment, insert_run
 from .schema import connect_sync, write_tx
 from .settings import load_settings
 
@@ -91,7 +92,7 @@ _hooked = False
 
 def _new_run(conn, experiment: str, config: Mapping[str, Any] | None) -> int:
     """A running "tracking" run of this process in a (created if missing) script experiment."""
-    exp_id = get_or_create_experiment(conn, experiment, "script", {})
+    exp_id = experiments.get_or_create(conn, experiment, "script", {})
     with write_tx(conn):
         run_id, _ = insert_run(conn, exp_id, config or {}, "running", "tracking", pid=os.getpid())
     return run_id

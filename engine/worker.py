@@ -8,7 +8,7 @@ processes: what the job leaves running when it ends is killed (engine/process_tr
 from __future__ import annotations
 
 import argparse
-import json
+import dataclasses
 import os
 import signal
 import sys
@@ -18,33 +18,23 @@ from typing import Any
 
 from adapters.base import RESUME
 
+from .data import evals
+from .data import jobs as data
+from .data.jobs import WorkerJob
+from .data.runs import finish_run
 from .liveness import process_start_time
 from .metric_writer import MetricWriter
 from .paths import safe_child
 from .process_tree import ProcessTree, job_marker
-from .records import HOST, dumps_safe, finish_run, now
+from .records import HOST
 from .registry import get_adapter_class
 from .reporter import WorkerReporter
-from .schema import connect_sync, write_tx
+from .schema import connect_sync
 from .settings import load_settings
 
 
 class JobError(RuntimeError):
     pass
-
-
-def _load(conn, job_id: int) -> dict[str, Any]:
-    conn.row_factory = None
-    row = conn.execute(
-        "SELECT j.type, j.run_id, j.params, r.config, e.adapter, e.name, r.number"
-        " FROM jobs j LEFT JOIN runs r ON r.id=j.run_id LEFT JOIN experiments e"
-        " ON e.id=r.experiment_id WHERE j.id=?", (job_id,)).fetchone()
-    if row is None:
-        raise JobError(f"job {job_id} does not exist")
-    jtype, run_id, params, config, adapter, exp_name, number = row
-    return {"type": jtype, "run_id": run_id, "params": json.loads(params or "{}"),
-            "config": json.loads(config or "{}"), "adapter": adapter,
-            "experiment": exp_name, "run_number": number}
 
 
 def _checkpoint(run_dir: Path, params: dict[str, Any]) -> Path:
@@ -69,20 +59,15 @@ def _resume_checkpoint(run_dir: Path, resume: dict[str, Any] | str) -> Path:
 def run_job(job_id: int, home: str | None) -> int:
     settings = load_settings(home).ensure()  # umask for the adapter and what it starts
     conn = connect_sync(settings.db_path)
-    job = _load(conn, job_id)
-    run_id = job["run_id"]
+    job = data.for_worker(conn, job_id)
+    if job is None:
+        raise JobError(f"job {job_id} does not exist")
+    run_id = job.run_id
     run_dir = settings.run_dir(run_id) if run_id else settings.home / "jobs" / str(job_id)
     me = process_start_time(os.getpid())  # with the pid: a later process reusing it is not us
-    with write_tx(conn):
-        conn.execute(
-            "UPDATE jobs SET status='running', pid=?, pid_started=?, host=?, heartbeat=?,"
-            " started=COALESCE(started, ?) WHERE id=? AND status IN ('queued','running')",
-            (os.getpid(), me, HOST, now(), now(), job_id))
-        if job["type"] == "train" and run_id:
-            conn.execute("UPDATE runs SET status='running', pid=?, pid_started=?, host=?,"
-                         " started=? WHERE id=?", (os.getpid(), me, HOST, now(), run_id))
-    writer = MetricWriter(connect_sync(settings.db_path), run_id) if (
-        job["type"] == "train" and run_id) else None
+    train_run = run_id if job.type == "train" and run_id else None
+    data.worker_started(conn, job_id, os.getpid(), me, HOST, train_run)
+    writer = MetricWriter(connect_sync(settings.db_path), run_id) if train_run else None
     reporter = WorkerReporter(conn=connect_sync(settings.db_path), job_id=job_id, run_id=run_id,
                               run_dir=run_dir, heartbeat_s=settings.heartbeat_s, writer=writer,
                               stop_grace_s=settings.cancel_grace_s)
@@ -115,16 +100,9 @@ def run_job(job_id: int, home: str | None) -> int:
         watching.set()
         _kill_leftovers(tree)
         reporter.close()
-    if job["type"] == "train" and run_id:
+    if train_run:
         finish_run(conn, run_id, status, error)
-    with write_tx(conn):
-        conn.execute(
-            "UPDATE jobs SET status=?, finished=?, result=?, error=?, exit_code=?,"
-            " progress=CASE WHEN ?='completed' THEN 1.0 ELSE progress END,"
-            " message=CASE WHEN ?='completed' AND message='' THEN 'done' ELSE message END"
-            " WHERE id=? AND status='running'",
-            (status, now(), dumps_safe(result) if result is not None else None, error,
-             0 if status == "completed" else 1, status, status, job_id))
+    data.worker_finished(conn, job_id, status, result, error)
     print(f"labdeck: job {job_id} {status}" + (f": {error}" if error else ""), flush=True)
     return 0 if status == "completed" else 1
 
@@ -142,20 +120,20 @@ def _kill_leftovers(tree: ProcessTree) -> None:
               f" {' '.join(map(str, sorted(killed)))}", flush=True)
 
 
-def _dispatch(conn, job: dict[str, Any], job_id: int, run_dir: Path,
+def _dispatch(conn, job: WorkerJob, job_id: int, run_dir: Path,
               reporter: WorkerReporter) -> Any:
-    if job["type"] not in ("train", "eval", "index_build"):
+    if job.type not in ("train", "eval", "index_build"):
         from .jobtypes import run_extra_job_type
 
-        return run_extra_job_type(job["type"], conn, job, job_id, reporter)
-    if job["adapter"] is None:
+        return run_extra_job_type(job.type, conn, dataclasses.asdict(job), job_id, reporter)
+    if job.adapter is None:
         raise JobError(f"job {job_id} has no run/experiment to work on")
-    cls = get_adapter_class(job["adapter"])
+    cls = get_adapter_class(job.adapter)
     adapter = cls()
-    config = cls.validate_config(job["config"])
-    jtype, params = job["type"], job["params"]
-    print(f"labdeck: job {job_id} {jtype} {job['experiment']} run {job['run_number']}"
-          f" adapter={job['adapter']} pid={os.getpid()}", flush=True)
+    config = cls.validate_config(job.config)
+    jtype, params = job.type, job.params
+    print(f"labdeck: job {job_id} {jtype} {job.experiment} run {job.run_number}"
+          f" adapter={job.adapter} pid={os.getpid()}", flush=True)
     if jtype == "train":
         resume = params.get("resume_from")
         if resume and not cls.supports(RESUME):
@@ -167,13 +145,9 @@ def _dispatch(conn, job: dict[str, Any], job_id: int, run_dir: Path,
             raise JobError(f"adapter {cls.name} cannot evaluate")
         ckpt = _checkpoint(run_dir, params)
         res = adapter.evaluate(config, ckpt, reporter)
-        with write_tx(conn):
-            cur = conn.execute(
-                "INSERT INTO eval_results(run_id, job_id, checkpoint, view_type, data, summary,"
-                " created) VALUES (?,?,?,?,?,?,?)",
-                (job["run_id"], job_id, ckpt.name, res.view_type, dumps_safe(res.data),
-                 dumps_safe(res.summary), now()))
-        return {"eval_result_id": cur.lastrowid, "view_type": res.view_type,
+        result_id = evals.add_eval_result(conn, job.run_id, job_id, ckpt.name, res.view_type,
+                                          res.data, res.summary)
+        return {"eval_result_id": result_id, "view_type": res.view_type,
                 "summary": res.summary, "data": res.data}
     if jtype == "index_build":
         if not cls.supports("index"):
@@ -181,14 +155,9 @@ def _dispatch(conn, job: dict[str, Any], job_id: int, run_dir: Path,
         ckpt = _checkpoint(run_dir, params)
         index_dir = run_dir / "indexes" / ckpt.stem
         info = adapter.build_index(config, ckpt, index_dir, reporter)
-        with write_tx(conn):
-            conn.execute("DELETE FROM indexes WHERE run_id=? AND checkpoint=?",
-                         (job["run_id"], ckpt.name))
-            cur = conn.execute(
-                "INSERT INTO indexes(run_id, checkpoint, path, job_id, info, created)"
-                " VALUES (?,?,?,?,?,?)",
-                (job["run_id"], ckpt.name, str(index_dir), job_id, dumps_safe(info or {}), now()))
-        return {"index_id": cur.lastrowid, "path": str(index_dir), **(info or {})}
+        index_id = evals.replace_index(conn, job.run_id, ckpt.name, str(index_dir), job_id,
+                                       info or {})
+        return {"index_id": index_id, "path": str(index_dir), **(info or {})}
     raise JobError(f"unknown job type {jtype!r}")
 
 

@@ -14,8 +14,9 @@ from helpers import labdeck_env
 
 from adapters.base import ConfigError, ConfigSchema, Field
 from adapters.script import ScriptAdapter
+from engine.data.experiments import get_or_create as get_or_create_experiment
+from engine.data.runs import finish_run, insert_run
 from engine.metric_writer import MetricWriter
-from engine.records import finish_run, get_or_create_experiment, insert_run
 from engine.schema import connect_sync, write_tx
 
 NASTY_KEYS = ["a\x01b", "line\nbreak", "esc\x1b[2Jcleared", "cr\rover", "rtl\u202eevil"]

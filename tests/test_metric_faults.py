@@ -13,8 +13,9 @@ import sqlite3
 import pytest
 from helpers import wait_for
 
+from engine.data.experiments import get_or_create as get_or_create_experiment
+from engine.data.runs import insert_run
 from engine.metric_writer import MAX_KEY_LENGTH, MetricWriter
-from engine.records import get_or_create_experiment, insert_run
 from engine.schema import connect_sync, write_tx
 from engine.tracking import MetricWriteError, TrackedRun
 

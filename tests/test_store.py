@@ -10,10 +10,11 @@ import pytest
 
 from adapters.base import ConfigError
 from engine.api import Engine
+from engine.data.experiments import get_or_create as get_or_create_experiment
+from engine.data.runs import insert_run
 from engine.experiments import ConflictError
 from engine.metric_writer import MetricWriter
 from engine.paths import UnsafePathError
-from engine.records import get_or_create_experiment, insert_run
 from engine.schema import SCHEMA_VERSION, SchemaTooNewError, connect_sync, write_tx
 
 

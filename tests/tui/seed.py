@@ -9,8 +9,8 @@ import os
 from pathlib import Path
 
 from engine.api import Engine
+from engine.data.runs import finish_run
 from engine.metric_writer import MetricWriter
-from engine.records import finish_run
 from engine.schema import connect_sync
 
 FROZEN_NOW = 1_750_000_000.0
