@@ -199,6 +199,14 @@ class Scheduler:
         self.state.running = jobs.count(conn, "running")
         return self.state
 
+    def tick_once(self) -> SchedulerState:
+        """One tick from a process that will not stay to serve (a command that queues work and
+        exits): claim and launch what is queued, then give the lease back."""
+        try:
+            return self.tick()
+        finally:
+            self._release()
+
     def _lease(self, conn: sqlite3.Connection) -> bool:
         t = now()
         me = Lease(owner=self.owner, pid=os.getpid(), host=HOST, mode=self.mode, heartbeat=t)

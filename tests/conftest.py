@@ -4,6 +4,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+pytest.register_assert_rewrite("adapters.conformance")  # the suite's asserts explain themselves
 
 
 @pytest.fixture

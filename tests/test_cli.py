@@ -8,7 +8,7 @@ from helpers import labdeck_env, script_command
 
 
 def cli(home, *args, check=True):
-    res = subprocess.run([sys.executable, "-m", "engine.cli", *args], env=labdeck_env(home),
+    res = subprocess.run([sys.executable, "-m", "cli", *args], env=labdeck_env(home),
                          capture_output=True, text=True, timeout=120)
     if check:
         assert res.returncode == 0, (args, res.stdout, res.stderr)
@@ -83,10 +83,10 @@ def test_run_cancel_via_cli(home):
 
 def test_home_and_json_before_or_after_the_subcommand(home, tmp_path):
     other = tmp_path / "other"
-    res = subprocess.run([sys.executable, "-m", "engine.cli", "--home", str(other), "--json",
+    res = subprocess.run([sys.executable, "-m", "cli", "--home", str(other), "--json",
                           "exp", "list"], env=labdeck_env(home), capture_output=True, text=True)
     assert res.returncode == 0 and json.loads(res.stdout) == []
     assert (other / "labdeck.db").exists() and not (home / "labdeck.db").exists()
-    res = subprocess.run([sys.executable, "-m", "engine.cli", "exp", "list", "--home", str(other),
+    res = subprocess.run([sys.executable, "-m", "cli", "exp", "list", "--home", str(other),
                           "--json"], env=labdeck_env(home), capture_output=True, text=True)
     assert res.returncode == 0 and json.loads(res.stdout) == []

@@ -16,13 +16,13 @@ from helpers import labdeck_env, script_command, wait_for
 
 
 def cli(home: Path, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "engine.cli", *args],
+    return subprocess.run([sys.executable, "-m", "cli", *args],
                           env=env or labdeck_env(home), capture_output=True, text=True,
                           timeout=120)
 
 
 def popen(home: Path, *args: str, env: dict | None = None) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "engine.cli", *args],
+    return subprocess.Popen([sys.executable, "-m", "cli", *args],
                             env=env or labdeck_env(home), stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
 
@@ -71,7 +71,7 @@ def test_closed_pipe_ends_quietly(home: Path) -> None:
     assert proc.returncode == 141, err  # like a process ended by SIGPIPE
     assert err == "", err
     # and through a real shell pipeline, as a user types it
-    sh = subprocess.run(["bash", "-c", f"{sys.executable} -m engine.cli run metrics many/1 "
+    sh = subprocess.run(["bash", "-c", f"{sys.executable} -m cli run metrics many/1 "
                                        "| head -1; echo rc=${PIPESTATUS[0]}"],
                         env=labdeck_env(home), capture_output=True, text=True, timeout=60)
     assert sh.stdout.strip().endswith("rc=141") and sh.stderr == "", (sh.stdout, sh.stderr)

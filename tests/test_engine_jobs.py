@@ -137,7 +137,7 @@ async def test_kill_9_worker_fails_job_with_reason(home):
 
 def _serve(home, *extra) -> subprocess.Popen:
     return subprocess.Popen(
-        [sys.executable, "-m", "engine.cli", "serve", *extra], env=labdeck_env(home),
+        [sys.executable, "-m", "cli", "serve", *extra], env=labdeck_env(home),
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
 
 

@@ -22,7 +22,7 @@ WRITER = ("mkdir -p $LABDECK_HOME/runs/$LABDECK_RUN_ID/checkpoints"
 
 
 def cli(home: Path, *args: str) -> subprocess.CompletedProcess:
-    res = subprocess.run([sys.executable, "-m", "engine.cli", *args], env=labdeck_env(home),
+    res = subprocess.run([sys.executable, "-m", "cli", *args], env=labdeck_env(home),
                          capture_output=True, text=True, timeout=120, umask=LOOSE_UMASK)
     assert res.returncode == 0, (args, res.stdout, res.stderr)
     return res
@@ -125,7 +125,7 @@ def test_shared_home_is_group_readable(home: Path) -> None:
 def test_bad_home_json_is_an_error_not_a_private_home(home: Path) -> None:
     home.mkdir(mode=0o750)
     (home / "home.json").write_text("{shared: yes")
-    res = subprocess.run([sys.executable, "-m", "engine.cli", "exp", "list"],
+    res = subprocess.run([sys.executable, "-m", "cli", "exp", "list"],
                          env=labdeck_env(home), capture_output=True, text=True, timeout=60)
     assert res.returncode == 1 and "home.json" in res.stderr
     assert stat.S_IMODE(home.stat().st_mode) == 0o750  # left alone

@@ -1,7 +1,12 @@
-"""Layering: the engine and adapters never pull in textual/rich; nothing heavy at import."""
+"""Layering: the engine and adapters never pull in textual/rich; nothing heavy at import; the
+CLI loads the TUI only to open it, and its modules import one another one way."""
 
+import ast
 import subprocess
 import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def _modules_after(code: str) -> set[str]:
@@ -11,7 +16,7 @@ def _modules_after(code: str) -> set[str]:
 
 
 def test_engine_imports_no_ui_and_nothing_heavy():
-    mods = _modules_after("import engine, engine.api, engine.cli.main, engine.tracking\n"
+    mods = _modules_after("import engine, engine.api, engine.tracking\n"
                           "from engine.registry import get_adapter_class\n"
                           "[get_adapter_class(n).config_schema() for n in"
                           " __import__('engine.registry').registry.adapter_names()]")
@@ -22,3 +27,59 @@ def test_engine_imports_no_ui_and_nothing_heavy():
 def test_adapters_do_not_import_engine_or_ui():
     mods = _modules_after("import adapters.base, adapters.script")
     assert not {m for m in mods if m.split(".")[0] in ("engine", "tui", "textual", "rich")}
+
+
+def test_headless_cli_imports_no_ui_and_nothing_heavy():
+    # every command module loads when the parser is built: `labdeck exp list` pays for this
+    mods = _modules_after("import cli.main\ncli.main.build_parser()")
+    for banned in ("textual", "rich", "torch", "optuna"):
+        assert banned not in mods, banned
+
+
+def _cli_imports() -> dict[str, set[str]]:
+    """cli module -> the cli modules it imports, at module or function level."""
+    files = {p.stem: p for p in (ROOT / "cli").glob("*.py")}
+    graph: dict[str, set[str]] = {}
+    for name, path in files.items():
+        found = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom):
+                inside = node.level == 1 or (node.module or "").split(".")[0] == "cli"
+                if inside:
+                    mod = (node.module or "").removeprefix("cli").strip(".")
+                    found |= {mod} if mod else {a.name for a in node.names}
+            elif isinstance(node, ast.Import):
+                found |= {a.name.split(".")[1] for a in node.names
+                          if a.name.startswith("cli.")}
+        graph[name] = {m for m in found if m in files and m != name}
+    return graph
+
+
+def test_cli_modules_import_one_way():
+    graph = _cli_imports()
+    assert graph["main"] >= {"run_cmds", "study_cmds"}, graph  # the walk sees imports at all
+
+    def reaches(start: str, goal: str, seen: set[str]) -> bool:
+        return any(n == goal or (n not in seen and reaches(n, goal, seen | {n}))
+                   for n in graph[start])
+
+    cycles = [m for m in graph if reaches(m, m, {m})]
+    assert not cycles, f"import cycle through {sorted(cycles)}: {graph}"
+    assert {m for m, deps in graph.items() if "main" in deps} == {"__main__"}
+
+
+def test_production_code_never_imports_the_conformance_suite():
+    # adapters.conformance is for tests (it needs pytest); it ships only so that a
+    # third-party adapter's tests can subclass it
+    users = []
+    for pkg in ("adapters", "cli", "engine", "tui"):
+        for path in (ROOT / pkg).rglob("*.py"):
+            if path == ROOT / "adapters" / "conformance.py":
+                continue
+            for node in ast.walk(ast.parse(path.read_text())):
+                if not isinstance(node, ast.Import | ast.ImportFrom):
+                    continue
+                names = [a.name for a in node.names] + [getattr(node, "module", None) or ""]
+                if any(n.endswith("conformance") for n in names):
+                    users.append(str(path.relative_to(ROOT)))
+    assert not users, users

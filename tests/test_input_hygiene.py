@@ -23,7 +23,7 @@ NASTY_KEYS = ["a\x01b", "line\nbreak", "esc\x1b[2Jcleared", "cr\rover", "rtl\u20
 
 
 def cli(home, *args):
-    return subprocess.run([sys.executable, "-m", "engine.cli", *args], env=labdeck_env(home),
+    return subprocess.run([sys.executable, "-m", "cli", *args], env=labdeck_env(home),
                           capture_output=True, text=True, timeout=120)
 
 

@@ -19,7 +19,7 @@ from engine.api import Engine
 
 
 def cli(home, *args: str) -> dict | list:
-    res = subprocess.run([sys.executable, "-m", "engine.cli", *args, "--json"],
+    res = subprocess.run([sys.executable, "-m", "cli", *args, "--json"],
                          env=labdeck_env(home), capture_output=True, text=True, timeout=120)
     assert res.returncode == 0, (args, res.stderr)
     return json.loads(res.stdout)

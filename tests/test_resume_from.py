@@ -15,7 +15,7 @@ QUICK = ["n_train=64", "n_query=8", "n_database=32", "image_size=16", "batch_siz
 
 
 def cli(home, *args, check=True):
-    res = subprocess.run([sys.executable, "-m", "engine.cli", *args], env=labdeck_env(home),
+    res = subprocess.run([sys.executable, "-m", "cli", *args], env=labdeck_env(home),
                          capture_output=True, text=True, timeout=300)
     if check:
         assert res.returncode == 0, (args, res.stdout, res.stderr)

@@ -45,7 +45,7 @@ def hold_write_lock(home) -> sqlite3.Connection:
 def serve(home, env_extra: dict | None = None) -> tuple[subprocess.Popen, Lines]:
     env = labdeck_env(home)
     env.update(env_extra or {})
-    proc = subprocess.Popen([sys.executable, "-m", "engine.cli", "serve"], env=env,
+    proc = subprocess.Popen([sys.executable, "-m", "cli", "serve"], env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     return proc, Lines(proc)
 
@@ -90,7 +90,7 @@ async def test_serve_retries_while_the_database_is_locked_then_recovers(home):
 
 def test_serve_exits_with_one_line_when_the_fault_outlasts_the_limit(home):
     ready = subprocess.run(  # create the home and schema first
-        [sys.executable, "-m", "engine.cli", "exp", "list"], env=labdeck_env(home),
+        [sys.executable, "-m", "cli", "exp", "list"], env=labdeck_env(home),
         capture_output=True, text=True, timeout=120)
     assert ready.returncode == 0, ready.stderr
     proc, err = serve(home, {"LABDECK_SCHEDULER_GIVE_UP_S": "1"})
@@ -118,7 +118,7 @@ def test_serve_exits_with_one_line_when_the_fault_outlasts_the_limit(home):
 async def test_wait_ends_when_the_embedded_scheduler_gives_up(home):
     """The embedded scheduler of a --wait command: a fatal fault must end the wait with an
     error instead of leaving it polling a job nobody will ever start."""
-    from engine.cli.commands import wait_jobs
+    from cli.job_control import wait_jobs
 
     async with Engine.session(home, scheduler_give_up_s=1.0) as engine:
         await engine.create_experiment("never", "script",

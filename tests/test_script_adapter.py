@@ -1,6 +1,6 @@
-from adapter_conformance import AdapterConformance
 from helpers import script_command
 
+from adapters.conformance import AdapterConformance
 from adapters.script import ScriptAdapter
 from engine.registry import adapter_names, get_adapter_class
 

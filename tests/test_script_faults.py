@@ -17,9 +17,9 @@ import time
 from pathlib import Path
 
 import pytest
-from adapter_conformance import RecordingReporter
 from helpers import labdeck_env, wait_for
 
+from adapters.conformance import RecordingReporter
 from adapters.script import ScriptAdapter
 from engine.api import Engine
 from engine.paths import job_log_path
@@ -312,7 +312,7 @@ def test_command_dies_with_its_worker(home, tmp_path):
     """)
 
     def cli(*args: str) -> dict:
-        res = subprocess.run([sys.executable, "-m", "engine.cli", *args, "--json"],
+        res = subprocess.run([sys.executable, "-m", "cli", *args, "--json"],
                              env=labdeck_env(home), capture_output=True, text=True, timeout=120)
         assert res.returncode == 0, (args, res.stderr)
         return json.loads(res.stdout)

@@ -24,7 +24,7 @@ HANG = (f"{sys.executable} -c \"import subprocess, sys; "
 def cli(home, *args: str, env_extra: dict) -> str:
     env = labdeck_env(home)
     env.update(env_extra)
-    res = subprocess.run([sys.executable, "-m", "engine.cli", *args], env=env,
+    res = subprocess.run([sys.executable, "-m", "cli", *args], env=env,
                          capture_output=True, text=True, timeout=120)
     assert res.returncode == 0, (args, res.stderr)
     return res.stdout

@@ -254,7 +254,7 @@ def test_random_engine_runs_without_optuna(home: Path) -> None:
 
 
 def test_import_engine_does_not_import_optuna() -> None:
-    code = ("import sys, engine.api, engine.studies.api, engine.cli.study_cmds;"
+    code = ("import sys, engine.api, engine.studies.api, cli.study_cmds;"
             " print('optuna' in sys.modules)")
     out = subprocess.run([PY, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
@@ -264,7 +264,7 @@ def test_import_engine_does_not_import_optuna() -> None:
 
 
 def cli(home: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-    proc = subprocess.run([PY, "-m", "engine.cli", "--home", str(home), *args],
+    proc = subprocess.run([PY, "-m", "cli", "--home", str(home), *args],
                           env=labdeck_env(home), cwd=ROOT, capture_output=True, text=True,
                           timeout=180)
     if check:

@@ -21,7 +21,7 @@ PY = sys.executable
 
 
 def worker_proc(home: Path, study: str) -> subprocess.Popen:
-    return subprocess.Popen([PY, "-m", "engine.cli", "--home", str(home), "study", "worker",
+    return subprocess.Popen([PY, "-m", "cli", "--home", str(home), "study", "worker",
                              study, "--json"], env=labdeck_env(home), cwd=ROOT,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 import torch
-from adapter_conformance import AdapterConformance, RecordingReporter
 from helpers import TEST_SEED
 from test_vlm_units import make_folder
 
+from adapters.conformance import AdapterConformance, RecordingReporter
 from adapters.vlm_quantization import VLMQuantizationAdapter
 
 QUICK = {"n_train": 64, "n_query": 8, "n_database": 32, "image_size": 16, "epochs": 1,

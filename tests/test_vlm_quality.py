@@ -13,7 +13,7 @@ from helpers import TEST_SEED, labdeck_env
 
 
 def _cli(home, *args):
-    res = subprocess.run([sys.executable, "-m", "engine.cli", *args, "--json"],
+    res = subprocess.run([sys.executable, "-m", "cli", *args, "--json"],
                          env=labdeck_env(home), capture_output=True, text=True, timeout=900)
     assert res.returncode == 0, (args, res.stdout[-2000:], res.stderr[-2000:])
     return json.loads(res.stdout)

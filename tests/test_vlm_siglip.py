@@ -10,9 +10,9 @@ import pytest
 transformers = pytest.importorskip("transformers")
 
 import torch  # noqa: E402
-from adapter_conformance import RecordingReporter  # noqa: E402
 
 from adapters.base import ConfigError  # noqa: E402
+from adapters.conformance import RecordingReporter  # noqa: E402
 from adapters.vlm_quantization import VLMQuantizationAdapter  # noqa: E402
 
 TINY = {"n_train": 32, "n_query": 4, "n_database": 16, "image_size": 16, "epochs": 1,

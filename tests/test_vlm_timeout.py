@@ -4,8 +4,8 @@ training stops, keeps ``last.pt`` and fails with "timed out after N s"."""
 from __future__ import annotations
 
 import pytest
-from adapter_conformance import RecordingReporter
 
+from adapters.conformance import RecordingReporter
 from adapters.vlm_quantization import VLMQuantizationAdapter
 
 ENDLESS = {"n_train": 64, "n_query": 8, "n_database": 32, "image_size": 16, "epochs": 10_000,

@@ -239,7 +239,7 @@ def test_cli_search_show_prints_thumbnails(indexed):
 
     env = {**os.environ, "LABDECK_THUMBS": "halfcell", "COLUMNS": "80"}
     out = subprocess.run(
-        [sys.executable, "-m", "engine.cli", "search", "text", "a red circle",
+        [sys.executable, "-m", "cli", "search", "text", "a red circle",
          "--home", str(indexed), "--run", "shapes/1", "--show"],
         capture_output=True, text=True, env=env, timeout=120,
         cwd=Path(__file__).resolve().parents[2])

@@ -15,7 +15,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from ..records import _json_safe
+from engine.records import _json_safe
 
 # C0 (tab and newline apart), DEL, C1, line/paragraph separators, bidi overrides
 _OTHER_CONTROLS = r"\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069"

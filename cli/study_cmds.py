@@ -6,14 +6,16 @@ import os
 import sys
 from typing import Any
 
-from .main import handler
+from engine.api import Engine
+
+from .job_control import kick, wait_jobs
 from .output import clean, emit_json, fmt_duration, fmt_num, say, table
 
 
-def add_parsers(add, sub) -> None:  # noqa: ARG001
-    study = add("study", "hyperparameter studies").add_subparsers(
+def add_parsers(sub, add) -> None:
+    study = add(sub, "study", "hyperparameter studies").add_subparsers(
         dest="sub", metavar="ACTION", required=True)
-    p = add("create", "define a study over an experiment's config", study)
+    p = add(study, "create", "define a study over an experiment's config")
     p.add_argument("name")
     p.add_argument("--from", dest="experiment", required=True, metavar="EXP",
                    help="experiment whose adapter and config are the base")
@@ -35,39 +37,33 @@ def add_parsers(add, sub) -> None:  # noqa: ARG001
     p.add_argument("--timeout", type=float, metavar="S", help="stop starting trials after S s")
     p.add_argument("--workers", type=int, help="parallel worker processes")
     p.add_argument("--seed", type=int)
-    p.set_defaults(func="study_create")
-    p = add("start", "run (or resume) a study as a job", study)
+    p.set_defaults(func=study_create)
+    p = add(study, "start", "run (or resume) a study as a job")
     p.add_argument("name")
     p.add_argument("--n-trials", type=int, help="raise the study's total number of trials")
     p.add_argument("--wait", action="store_true", help="wait for the end; exit 1 unless completed")
-    p.set_defaults(func="study_start")
-    p = add("show", "state, settings, storage, trials, best trial and importance", study)
+    p.set_defaults(func=study_start)
+    p = add(study, "show", "state, settings, storage, trials, best trial and importance")
     p.add_argument("name")
-    p.set_defaults(func="study_show")
-    p = add("list", "list studies", study)
-    p.set_defaults(func="study_list")
-    p = add("cancel", "stop a study (finished trials are kept)", study)
+    p.set_defaults(func=study_show)
+    p = add(study, "list", "list studies")
+    p.set_defaults(func=study_list)
+    p = add(study, "cancel", "stop a study (finished trials are kept)")
     p.add_argument("name")
-    p.set_defaults(func="study_cancel")
-    p = add("worker", "join a study from this process (any machine that reaches its storage)",
-            study)
+    p.set_defaults(func=study_cancel)
+    p = add(study, "worker",
+            "join a study from this process (any machine that reaches its storage)")
     p.add_argument("name")
     p.add_argument("--storage", help="join a study that this home does not know yet")
-    p.set_defaults(func="study_worker")
-    p = add("promote", "new experiment from the study's best params", study)
+    p.set_defaults(func=study_worker)
+    p = add(study, "promote", "new experiment from the study's best params")
     p.add_argument("name")
     p.add_argument("--as", dest="new_name", metavar="EXP", help="name of the new experiment")
-    p.set_defaults(func="study_promote")
-    p = add("delete", "delete a study's labdeck records and trial runs", study)
+    p.set_defaults(func=study_promote)
+    p = add(study, "delete", "delete a study's labdeck records and trial runs")
     p.add_argument("name")
     p.add_argument("--yes", action="store_true")
-    p.set_defaults(func="study_delete")
-
-
-def _engine(args):
-    from ..api import Engine
-
-    return Engine.session(args.home)
+    p.set_defaults(func=study_delete)
 
 
 def _kv(items: list[str]) -> dict[str, Any]:
@@ -92,7 +88,6 @@ def study_json(study, trials=None) -> dict[str, Any]:
     return d
 
 
-@handler("study_create")
 async def study_create(args) -> int:
     opts = {"n_trials": args.n_trials, "search_epochs": args.search_epochs,
             "subset_ratio": args.subset_ratio, "pruner": args.pruner,
@@ -102,7 +97,7 @@ async def study_create(args) -> int:
     opts = {k: v for k, v in opts.items() if v is not None}
     if args.pruner_opt:
         opts["pruner_options"] = _kv(args.pruner_opt)
-    async with _engine(args) as engine:
+    async with Engine.session(args.home) as engine:
         study = await engine.create_study(args.name, args.experiment, args.param or None, **opts)
     if args.json:
         emit_json(study_json(study))
@@ -114,11 +109,8 @@ async def study_create(args) -> int:
     return 0
 
 
-@handler("study_start")
 async def study_start(args) -> int:
-    from .commands import kick, wait_jobs
-
-    async with _engine(args) as engine:
+    async with Engine.session(args.home) as engine:
         job_id = await engine.start_study(args.name, n_trials=args.n_trials)
         if not args.wait:
             await kick(engine)
@@ -140,9 +132,8 @@ async def study_start(args) -> int:
     return 0 if job.status == "completed" else 1
 
 
-@handler("study_show")
 async def study_show(args) -> int:
-    async with _engine(args) as engine:
+    async with Engine.session(args.home) as engine:
         study = await engine.get_study(args.name, refresh=True)
         trials = await engine.study_trials(args.name)
         if study.importance is None and study.counts.get("complete", 0) >= 2:
@@ -174,7 +165,7 @@ async def study_show(args) -> int:
 
 
 def _print_space(study) -> None:
-    from ..studies.space import ParamSpec
+    from engine.studies.space import ParamSpec
 
     for name, p in study.space.items():
         say(f"  {clean(name)}: {clean(ParamSpec.from_json(p).describe())}")
@@ -186,9 +177,8 @@ def _print_best(study) -> None:
             f"{fmt_num(study.best_value)} params {study.best_params}")
 
 
-@handler("study_list")
 async def study_list(args) -> int:
-    async with _engine(args) as engine:
+    async with Engine.session(args.home) as engine:
         studies = await engine.list_studies()
     if args.json:
         emit_json([study_json(s) for s in studies])
@@ -200,11 +190,10 @@ async def study_list(args) -> int:
     return 0
 
 
-@handler("study_cancel")
 async def study_cancel(args) -> int:
-    from ..jobs import FINAL
+    from engine.jobs import FINAL
 
-    async with _engine(args) as engine:
+    async with Engine.session(args.home) as engine:
         study = await engine.cancel_study(args.name)
         if study.job_id:
             job = await engine.get_job(study.job_id)
@@ -219,14 +208,13 @@ async def study_cancel(args) -> int:
     return 0
 
 
-@handler("study_worker")
 async def study_worker(args) -> int:
-    from ..settings import load_settings
-    from ..studies.worker import run_worker
+    from engine.settings import load_settings
+    from engine.studies.worker import run_worker
 
     settings = load_settings(args.home)
     if args.storage:
-        async with _engine(args) as engine:
+        async with Engine.session(args.home) as engine:
             await engine.join_study(args.name, args.storage)
     index = os.getpid()  # seeded samplers: each worker draws its own numbers
     # in the main thread, so SIGTERM / Ctrl-C stop the running trial cleanly; with --json the
@@ -243,9 +231,8 @@ async def study_worker(args) -> int:
     return 0
 
 
-@handler("study_promote")
 async def study_promote(args) -> int:
-    async with _engine(args) as engine:
+    async with Engine.session(args.home) as engine:
         exp = await engine.promote_best(args.name, args.new_name)
     if args.json:
         emit_json(exp.to_json())
@@ -256,13 +243,12 @@ async def study_promote(args) -> int:
     return 0
 
 
-@handler("study_delete")
 async def study_delete(args) -> int:
     if not args.yes and not args.json:
         if not sys.stdin.isatty() or input(f"delete study {args.name}? [y/N] ").lower() != "y":
             say("not deleted")
             return 1
-    async with _engine(args) as engine:
+    async with Engine.session(args.home) as engine:
         await engine.delete_study(args.name)
     if args.json:
         emit_json({"deleted": args.name})

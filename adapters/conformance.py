@@ -1,7 +1,17 @@
-"""Conformance suite every adapter's tests subclass.
+"""The contract the engine relies on, as a pytest suite every adapter's tests subclass,
+built-in or third-party (it ships with labdeck so an adapter in another package can import
+it). For tests only: production code never imports this module, and it needs pytest.
 
-Subclass ``AdapterConformance`` and set ``adapter_cls`` and ``quick_config`` (a config that
-trains in a few seconds). The suite checks the contract the engine relies on.
+    from adapters.conformance import AdapterConformance
+
+    class TestMyAdapter(AdapterConformance):
+        adapter_cls = MyAdapter
+        quick_config = {"epochs": 1}  # a config that trains in a few seconds
+
+``RecordingReporter`` is a ``Reporter`` that keeps everything in memory, for an adapter's own
+unit tests. For pytest's detailed assertion messages inside the suite, call
+``pytest.register_assert_rewrite("adapters.conformance")`` in your conftest.py before the
+import.
 """
 
 from __future__ import annotations

@@ -1,22 +1,60 @@
-"""Handlers for runs, jobs, compare, eval, index and search."""
+"""`labdeck run ...`: start a training run, follow it (show, metrics, logs, checkpoints),
+cancel it, list runs."""
 
 from __future__ import annotations
 
 import asyncio
 import sys
-import time
 
-from ..api import Engine
-from ..jobs import FINAL
-from ..liveness import fmt_stalled, stalled_seconds
-from ..paths import UnsafePathError
-from ..runs import tail_lines
-from .commands import kick, wait_jobs
-from .main import handler
+from engine.api import Engine
+from engine.jobs import FINAL
+from engine.liveness import fmt_stalled
+from engine.paths import UnsafePathError
+from engine.runs import tail_lines
+
+from .job_control import cancel_and_wait, kick, stalled_for, wait_jobs, with_stall
 from .output import clean, emit_json, fmt_age, fmt_duration, fmt_num, say, table
 
 
-@handler("run_start")
+def add_parsers(sub, add) -> None:
+    run = add(sub, "run", "runs").add_subparsers(dest="sub", metavar="ACTION", required=True)
+    p = add(run, "start", "launch a training run of an experiment")
+    p.add_argument("experiment")
+    p.add_argument("--wait", action="store_true", help="wait for the end; exit 1 unless completed")
+    p.add_argument(
+        "--resume-from", metavar="RUN:NAME",
+        help="continue training from checkpoint NAME of an earlier run; RUN is a run id or"
+             " EXPERIMENT/NUMBER (e.g. lr-sweep/3:last.pt). A bare NAME takes the latest run"
+             " of this experiment that has it (and says which). Names are file names inside"
+             " that run's checkpoints/, never paths. Only adapters that declare the `resume`"
+             " capability can resume (see `exp adapters`).")
+    p.set_defaults(func=run_start)
+    p = add(run, "show", "status, summary and worker pid of a run")
+    p.add_argument("run")
+    p.set_defaults(func=run_show)
+    p = add(run, "metrics", "metric points of a run")
+    p.add_argument("run")
+    p.add_argument("--key", action="append")
+    p.add_argument("--max-points", type=int, default=0, help="downsample to at most N per key")
+    p.set_defaults(func=run_metrics)
+    p = add(run, "logs", "the run's log")
+    p.add_argument("run")
+    p.add_argument("--follow", "-f", action="store_true")
+    p.add_argument("--lines", "-n", type=int, default=100)
+    p.set_defaults(func=run_logs)
+    p = add(run, "cancel", "cancel a run's active job")
+    p.add_argument("run")
+    p.add_argument("--no-wait", action="store_true")
+    p.set_defaults(func=run_cancel)
+    p = add(run, "checkpoints", "list (or delete) a run's checkpoints")
+    p.add_argument("run")
+    p.add_argument("--delete", metavar="NAME")
+    p.set_defaults(func=run_checkpoints)
+    p = add(run, "list", "list runs")
+    p.add_argument("--experiment")
+    p.set_defaults(func=run_list)
+
+
 async def run_start(args) -> int:
     async with Engine.session(args.home) as engine:
         run_id, job_id = await engine.start_run(args.experiment, resume_from=args.resume_from)
@@ -54,16 +92,6 @@ def _print_summary(summary: dict) -> None:
     say(table(["metric", "last", "best", "@step", "min", "max", "count", "dir"], rows))
 
 
-def _stalled(engine: Engine, item) -> float | None:
-    """Seconds a running job or run has said nothing, once that passes LABDECK_STALL_WARN_S."""
-    return stalled_seconds(item.last_output, engine.settings.stall_warn_s, time.time())
-
-
-def _status(status: str, stalled: float | None) -> str:
-    return f"{status} ({fmt_stalled(stalled)})" if stalled is not None else status
-
-
-@handler("run_show")
 async def run_show(args) -> int:
     async with Engine.session(args.home) as engine:
         run = await engine.get_run(args.run)
@@ -73,12 +101,12 @@ async def run_show(args) -> int:
         d["summary"] = summary
         d["duration"] = run.duration
         d["worker_pid"] = run.pid if run.status == "running" else None
-        d["stalled_s"] = _stalled(engine, run)
+        d["stalled_s"] = stalled_for(engine, run)
         emit_json(d)
         return 0
     say(f"{run.label}  (run id {run.id})  {run.status}"
         + (f"  pid {run.pid}" if run.status == "running" and run.pid else ""))
-    if (stalled := _stalled(engine, run)) is not None:
+    if (stalled := stalled_for(engine, run)) is not None:
         say(f"{fmt_stalled(stalled)}: no metric, progress or log output for"
             f" {fmt_duration(stalled)}")
     if run.status == "running" and run.progress is not None:
@@ -91,20 +119,18 @@ async def run_show(args) -> int:
     return 0
 
 
-@handler("run_list")
 async def run_list(args) -> int:
     async with Engine.session(args.home) as engine:
         runs = await engine.list_runs(args.experiment)
     if args.json:
-        emit_json([{**r.to_json(), "stalled_s": _stalled(engine, r)} for r in runs])
+        emit_json([{**r.to_json(), "stalled_s": stalled_for(engine, r)} for r in runs])
     else:
         say(table(["id", "run", "status", "steps", "duration"],
-                  [[str(r.id), r.label, _status(r.status, _stalled(engine, r)),
+                  [[str(r.id), r.label, with_stall(r.status, stalled_for(engine, r)),
                     fmt_num(r.steps), fmt_duration(r.duration)] for r in runs]))
     return 0
 
 
-@handler("run_metrics")
 async def run_metrics(args) -> int:
     async with Engine.session(args.home) as engine:
         run = await engine.get_run(args.run)
@@ -126,7 +152,6 @@ async def run_metrics(args) -> int:
     return 0
 
 
-@handler("run_logs")
 async def run_logs(args) -> int:
     async with Engine.session(args.home) as engine:
         run = await engine.get_run(args.run)
@@ -156,21 +181,13 @@ async def run_logs(args) -> int:
             await asyncio.sleep(0.3)
 
 
-async def _cancel_and_wait(engine: Engine, job_id: int, wait: bool) -> object:
-    job = await engine.cancel_job(job_id)
-    if wait and job.status not in FINAL:
-        (job,) = await wait_jobs(engine, [job_id], quiet=True)
-    return job
-
-
-@handler("run_cancel")
 async def run_cancel(args) -> int:
     async with Engine.session(args.home) as engine:
         run = await engine.get_run(args.run)
         job_id = await engine.cancel_run(run.id)
         if job_id is None:
             raise LookupError(f"run {run.label} has no active job (status {run.status})")
-        job = await _cancel_and_wait(engine, job_id, not args.no_wait)
+        job = await cancel_and_wait(engine, job_id, not args.no_wait)
     if args.json:
         emit_json(job.to_json())
     else:
@@ -178,7 +195,6 @@ async def run_cancel(args) -> int:
     return 0
 
 
-@handler("run_checkpoints")
 async def run_checkpoints(args) -> int:
     async with Engine.session(args.home) as engine:
         run = await engine.get_run(args.run)
@@ -205,51 +221,3 @@ def _size(n: int) -> str:
             return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
         n /= 1024
     return str(n)
-
-
-@handler("jobs_list")
-async def jobs_list(args) -> int:
-    async with Engine.session(args.home) as engine:
-        jobs = await engine.list_jobs(status=args.status, type=args.type)
-    if args.json:
-        emit_json([{**j.to_json(), "stalled_s": _stalled(engine, j)} for j in jobs])
-    else:
-        say(table(["id", "type", "target", "status", "progress", "elapsed", "message"],
-                  [[str(j.id), j.type, j.target, _status(j.status, _stalled(engine, j)),
-                    f"{j.progress * 100:.0f}%",
-                    fmt_duration(j.elapsed), (j.error or j.message)[:50]] for j in jobs]))
-    return 0
-
-
-@handler("jobs_show")
-async def jobs_show(args) -> int:
-    async with Engine.session(args.home) as engine:
-        job = await engine.get_job(args.job)
-        log = await engine.log_tail(job_id=job.id, lines=20)
-    if args.json:
-        emit_json({**job.to_json(), "elapsed": job.elapsed, "eta": job.eta, "log_tail": log,
-                   "stalled_s": _stalled(engine, job)})
-        return 0
-    say(f"job {job.id}  {job.type}  {job.target}  {_status(job.status, _stalled(engine, job))}"
-        f"  {job.progress * 100:.0f}%")
-    say(f"message: {clean(job.message)}")
-    if job.error:
-        say(f"error: {job.error}")
-    if job.result is not None:
-        import json
-
-        say("result: " + json.dumps(job.result, default=str)[:2000])
-    for line in log:
-        say("  | " + line)
-    return 0
-
-
-@handler("jobs_cancel")
-async def jobs_cancel(args) -> int:
-    async with Engine.session(args.home) as engine:
-        job = await _cancel_and_wait(engine, args.job, not args.no_wait)
-    if args.json:
-        emit_json(job.to_json())
-    else:
-        say(f"job {job.id}: {job.status}")
-    return 0

@@ -1,0 +1,138 @@
+"""`labdeck exp ...`: create, list, show and delete experiments; list the adapters."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from engine.api import Engine
+
+from .output import clean, emit_json, fmt_age, fmt_duration, fmt_num, say, table
+
+
+def add_parsers(sub, add) -> None:
+    exp = add(sub, "exp", "experiments").add_subparsers(dest="sub", metavar="ACTION",
+                                                        required=True)
+    p = add(exp, "create", "create an experiment")
+    p.add_argument("name")
+    p.add_argument("--adapter", required=True)
+    p.add_argument("--config", help="JSON file with config values")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
+    p.add_argument("--objective")
+    p.add_argument("--direction", choices=["minimize", "maximize"])
+    p.add_argument("--tag", action="append", default=[])
+    p.add_argument("--notes", default="")
+    p.set_defaults(func=exp_create)
+    p = add(exp, "list", "list experiments")
+    p.set_defaults(func=exp_list)
+    p = add(exp, "show", "show an experiment")
+    p.add_argument("name")
+    p.set_defaults(func=exp_show)
+    p = add(exp, "delete", "delete an experiment and its runs")
+    p.add_argument("name")
+    p.add_argument("--yes", action="store_true")
+    p.set_defaults(func=exp_delete)
+    p = add(exp, "adapters", "list adapters and their config schema")
+    p.set_defaults(func=exp_adapters)
+
+
+async def exp_create(args) -> int:
+    from engine.registry import get_adapter_class
+
+    cls = get_adapter_class(args.adapter)
+    config: dict[str, Any] = {}
+    if args.config:
+        try:
+            config = json.loads(Path(args.config).read_text())
+        except (OSError, ValueError) as exc:
+            raise ValueError(f"--config {args.config}: {exc}") from None
+        if not isinstance(config, dict):
+            raise ValueError(f"--config {args.config}: expected a JSON object")
+    config.update(cls.parse_assignments(args.set))
+    async with Engine.session(args.home) as engine:
+        exp = await engine.create_experiment(
+            args.name, args.adapter, config, objective=args.objective, direction=args.direction,
+            tags=args.tag, notes=args.notes)
+    if args.json:
+        emit_json(exp.to_json())
+    else:
+        say(f"created experiment {exp.name} (id {exp.id}, adapter {exp.adapter})")
+    return 0
+
+
+async def exp_list(args) -> int:
+    async with Engine.session(args.home) as engine:
+        exps = await engine.list_experiments()
+    if args.json:
+        emit_json([e.to_json() for e in exps])
+        return 0
+    rows = []
+    for e in exps:
+        best = "-"
+        if e.objective and e.best_value is not None:
+            arrow = "↓" if e.direction == "minimize" else "↑"
+            best = f"{e.objective} {arrow} {fmt_num(e.best_value)}"
+        rows.append([e.name, e.adapter, str(e.runs), e.last_status or "-", best,
+                     fmt_age(e.updated)])
+    say(table(["name", "adapter", "runs", "last run", "best objective", "updated"], rows))
+    return 0
+
+
+async def exp_show(args) -> int:
+    async with Engine.session(args.home) as engine:
+        exp = await engine.get_experiment(args.name)
+        runs = await engine.list_runs(exp.id)
+    if args.json:
+        emit_json({**exp.to_json(), "run_list": [r.to_json() for r in runs]})
+        return 0
+    say(f"{exp.name}  (id {exp.id})  adapter {exp.adapter}")
+    say(f"objective: {exp.objective or '-'} ({exp.direction or '-'})  tags: {', '.join(exp.tags)}")
+    if exp.origin:
+        say(f"origin: {exp.origin}")
+    say("config:")
+    for k, v in exp.config.items():
+        say(f"  {clean(k)} = {v!r}")
+    if runs:
+        say(table(["run", "status", "steps", "duration"],
+                  [[f"#{r.number} (id {r.id})", r.status, fmt_num(r.steps),
+                    fmt_duration(r.duration)] for r in runs]))
+    return 0
+
+
+async def exp_delete(args) -> int:
+    async with Engine.session(args.home) as engine:
+        exp = await engine.get_experiment(args.name)
+        if not args.yes and sys.stdin.isatty():
+            answer = input(f"delete experiment {exp.name} and its {exp.runs} run(s)? [y/N] ")
+            if answer.strip().lower() not in ("y", "yes"):
+                say("not deleted", file=sys.stderr)
+                return 1
+        await engine.delete_experiment(exp.id)
+    if args.json:
+        emit_json({"deleted": exp.name})
+    else:
+        say(f"deleted experiment {exp.name}")
+    return 0
+
+
+async def exp_adapters(args) -> int:
+    from engine.registry import adapter_names, get_adapter_class
+
+    out = []
+    for name in adapter_names():
+        cls = get_adapter_class(name)
+        out.append({"name": name, "description": cls.description,
+                    "capabilities": sorted(cls.capabilities),
+                    "fields": [{"name": f.name, "type": f.type, "default": f.default,
+                                "min": f.min, "max": f.max, "choices": f.choices, "help": f.help}
+                               for f in cls.config_schema().fields]})
+    if args.json:
+        emit_json(out)
+    else:
+        for a in out:
+            say(f"{a['name']}: {a['description']}  [{', '.join(a['capabilities'])}]")
+            for f in a["fields"]:
+                say(f"  {f['name']} ({f['type']}, default {f['default']!r}) {f['help']}")
+    return 0

@@ -1,0 +1,69 @@
+"""`labdeck jobs ...`: list, show and cancel jobs of every type."""
+
+from __future__ import annotations
+
+from engine.api import Engine
+
+from .job_control import cancel_and_wait, stalled_for, with_stall
+from .output import clean, emit_json, fmt_duration, say, table
+
+
+def add_parsers(sub, add) -> None:
+    jobs = add(sub, "jobs", "jobs").add_subparsers(dest="sub", metavar="ACTION", required=True)
+    p = add(jobs, "list", "list jobs")
+    p.add_argument("--status")
+    p.add_argument("--type")
+    p.set_defaults(func=jobs_list)
+    p = add(jobs, "show", "show a job")
+    p.add_argument("job", type=int)
+    p.set_defaults(func=jobs_show)
+    p = add(jobs, "cancel", "cancel a job")
+    p.add_argument("job", type=int)
+    p.add_argument("--no-wait", action="store_true")
+    p.set_defaults(func=jobs_cancel)
+
+
+async def jobs_list(args) -> int:
+    async with Engine.session(args.home) as engine:
+        jobs = await engine.list_jobs(status=args.status, type=args.type)
+    if args.json:
+        emit_json([{**j.to_json(), "stalled_s": stalled_for(engine, j)} for j in jobs])
+    else:
+        say(table(["id", "type", "target", "status", "progress", "elapsed", "message"],
+                  [[str(j.id), j.type, j.target, with_stall(j.status, stalled_for(engine, j)),
+                    f"{j.progress * 100:.0f}%",
+                    fmt_duration(j.elapsed), (j.error or j.message)[:50]] for j in jobs]))
+    return 0
+
+
+async def jobs_show(args) -> int:
+    async with Engine.session(args.home) as engine:
+        job = await engine.get_job(args.job)
+        log = await engine.log_tail(job_id=job.id, lines=20)
+    if args.json:
+        emit_json({**job.to_json(), "elapsed": job.elapsed, "eta": job.eta, "log_tail": log,
+                   "stalled_s": stalled_for(engine, job)})
+        return 0
+    status = with_stall(job.status, stalled_for(engine, job))
+    say(f"job {job.id}  {job.type}  {job.target}  {status}"
+        f"  {job.progress * 100:.0f}%")
+    say(f"message: {clean(job.message)}")
+    if job.error:
+        say(f"error: {job.error}")
+    if job.result is not None:
+        import json
+
+        say("result: " + json.dumps(job.result, default=str)[:2000])
+    for line in log:
+        say("  | " + line)
+    return 0
+
+
+async def jobs_cancel(args) -> int:
+    async with Engine.session(args.home) as engine:
+        job = await cancel_and_wait(engine, args.job, not args.no_wait)
+    if args.json:
+        emit_json(job.to_json())
+    else:
+        say(f"job {job.id}: {job.status}")
+    return 0

@@ -1,1 +1,0 @@
-"""labdeck's headless command line (``python -m engine.cli``; ``labdeck SUBCOMMAND``)."""
