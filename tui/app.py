@@ -1,4 +1,5 @@
-"""The labdeck Textual app: five areas (modes), a header, global keys, toasts, live refresh.
+"""The labdeck Textual app: the areas of ``areas.AREAS`` as modes, a header, global keys,
+toasts, live refresh.
 
 Refresh is cheap: a timer probes ``engine.data_version()`` (SQLite's PRAGMA data_version,
 which moves only when another connection commits) and the visible screen reloads only then.
@@ -15,31 +16,23 @@ from textual.binding import Binding
 from engine.api import Engine
 from engine.jobs import FINAL
 
+from .areas import AREAS
 from .clock import fmt_num
 from .commands import LabdeckCommands
 from .keymap import load_keymap
 from .messages import DataChanged
-from .screens.compare import CompareScreen
-from .screens.experiments import ExperimentsScreen
 from .screens.help import HelpScreen
-from .screens.jobs import JobsScreen
-from .screens.search import SearchScreen
-from .screens.studies import StudiesScreen
 from .widgets.header import LabdeckHeader
 
 
 class LabdeckApp(App):
     TITLE = "labdeck"
     CSS_PATH = "app.tcss"
-    MODES = {"experiments": ExperimentsScreen, "compare": CompareScreen, "jobs": JobsScreen,
-             "search": SearchScreen, "studies": StudiesScreen}
+    AREAS = AREAS  # the header reads them
+    MODES = {a.mode: a.screen for a in AREAS}
     COMMANDS = App.COMMANDS | {LabdeckCommands}
     BINDINGS = [
-        Binding("E", "area('experiments')", "Experiments", id="app.experiments", show=False),
-        Binding("C", "area('compare')", "Compare", id="app.compare", show=False),
-        Binding("J", "area('jobs')", "Jobs", id="app.jobs", show=False),
-        Binding("S", "area('search')", "Search", id="app.search", show=False),
-        Binding("T", "area('studies')", "Studies", id="app.studies", show=False),
+        *(a.binding for a in AREAS),
         Binding("question_mark", "help", "Help", id="app.help"),
         Binding("ctrl+t", "toggle_theme", "Theme", id="app.theme", show=False),
         Binding("q", "quit", "Quit", id="app.quit"),
@@ -74,7 +67,7 @@ class LabdeckApp(App):
             self.set_keymap(keymap)
         if err:
             self.notify(err, title="keymap", severity="warning")
-        await self.switch_mode("experiments")
+        await self.switch_mode(AREAS[0].mode)
         self.ready = True
         await self._refresh_header()
         self.set_interval(self.poll_s, self._poll)
@@ -156,7 +149,8 @@ class LabdeckApp(App):
 
     def action_help(self) -> None:
         if not isinstance(self.screen, HelpScreen):
-            self.push_screen(HelpScreen())
+            self.push_screen(HelpScreen(type(self.screen), self.BINDINGS, self.keymap_overrides,
+                                        self.COMMAND_PALETTE_BINDING))
 
     def action_toggle_theme(self) -> None:
         self.theme = "textual-light" if self.theme == "textual-dark" else "textual-dark"

@@ -1,21 +1,34 @@
-"""The TUI's notion of "now" and the text it derives from it (ages, durations, ETAs).
+"""The TUI's notion of time and the text it derives from it (ages, durations, ETAs).
 
-Injectable so snapshot tests render the same text every time: set ``LABDECK_FROZEN_NOW`` to a
-UNIX timestamp and every relative time is computed against it.
+Every reading goes through the module's ``clock`` object, so whoever runs the app (a test
+that wants the same text every time, say) can put another one in its place.
 """
 
 from __future__ import annotations
 
 import math
-import os
 import time
 
-FROZEN_ENV = "LABDECK_FROZEN_NOW"
+
+class Clock:
+    """Wall time for ages and ETAs; a monotonic timer for what the TUI measures itself."""
+
+    def now(self) -> float:
+        return time.time()
+
+    def monotonic(self) -> float:
+        return time.perf_counter()
+
+
+clock = Clock()
 
 
 def now() -> float:
-    frozen = os.environ.get(FROZEN_ENV)
-    return float(frozen) if frozen else time.time()
+    return clock.now()
+
+
+def monotonic() -> float:
+    return clock.monotonic()
 
 
 def fmt_duration(seconds: float | None) -> str:

@@ -9,8 +9,8 @@ from textual.command import DiscoveryHit, Hit, Hits, Provider
 
 from engine.jobs import FINAL
 
-AREAS = (("experiments", "E"), ("compare", "C"), ("jobs", "J"), ("search", "S"),
-         ("studies", "T"))
+from .areas import AREAS
+
 RUN_JOBS = (("evaluate", "Start eval of", "eval job"), ("index", "Build index of",
                                                         "index build job"))
 
@@ -37,9 +37,9 @@ class LabdeckCommands(Provider):
         app = self.app
         cache = app.palette_cache  # type: ignore[attr-defined]
         out: list[tuple[str, object, str]] = []
-        for area, key in AREAS:
-            out.append((f"Open {area.capitalize()}", partial(app.run_action, f"area('{area}')"),
-                        f"switch to the {area} area ({key})"))
+        for a in AREAS:
+            out.append((f"Open {a.title}", partial(app.run_action, f"area('{a.mode}')"),
+                        f"switch to the {a.mode} area ({a.key})"))
         out.append(("Toggle dark/light theme", app.action_toggle_theme, "ctrl+t"))
         out.append(("Help: list all keys", app.action_help, "?"))
         out.append(("New experiment", partial(self._on_experiments, "new", None), "n"))
@@ -112,7 +112,7 @@ class LabdeckCommands(Provider):
         self.app.notify(f"queued {capability} job {job} (default checkpoint)")
 
     def _cancel_job(self, job_id: int) -> None:
-        from .screens.jobs import confirm_cancel_job
+        from .screens.job_actions import confirm_cancel_job
 
         confirm_cancel_job(self.app, job_id)
 

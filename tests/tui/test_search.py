@@ -10,6 +10,7 @@ import pytest
 from textual.widgets import Button, Input, ProgressBar
 
 from tui.app import LabdeckApp
+from tui.screens.search import SearchScreen
 from tui.screens.search_modals import ImagePathPrompt, path_matches
 from tui.widgets.search_results import HitList, ThumbGrid
 
@@ -43,7 +44,13 @@ def _halfcell(monkeypatch):
 async def test_build_index_from_the_ui_and_watch_progress(trained, tmp_path):
     home = copy_home(trained, tmp_path / "home")
     app = LabdeckApp(home=home, scheduler=True, poll_s=0.2)
-    async with app.run_test(size=(100, 30)) as pilot:
+    statuses: list[str] = []  # every status line the screen announced, in order
+
+    def heard(message) -> None:
+        if isinstance(message, SearchScreen.StatusChanged):
+            statuses.append(message.text)
+
+    async with app.run_test(size=(100, 30), message_hook=heard) as pilot:
         screen = await open_search(pilot, app)
         assert screen.source is not None and screen.source.index_items is None
         assert "press b" in screen.status
@@ -56,7 +63,9 @@ async def test_build_index_from_the_ui_and_watch_progress(trained, tmp_path):
         seen: set[float] = set()
         await wait_for(pilot, lambda: seen.add(bar.progress or 0) or not screen.build_job,
                        timeout=60, what="build finished")
-        building = [s for s in screen.status_history if s.startswith("building index")]
+        await wait_for(pilot, lambda: any(s.startswith("index ready") for s in statuses),
+                       what="ready announced")
+        building = [s for s in statuses if s.startswith("building index")]
         assert any("running" in s for s in building), building  # progress shown in place
         assert "completed" in building[-1] and max(seen) == 1.0
         assert not bar.display
@@ -67,7 +76,8 @@ async def test_build_index_from_the_ui_and_watch_progress(trained, tmp_path):
         await pilot.press("n")
         await wait_results(pilot, screen, before)
         assert len(screen.hits) == 12
-        assert any(s.startswith("loading model") for s in screen.status_history)
+        await wait_for(pilot, lambda: " results in " in statuses[-1], what="results announced")
+        assert any(s.startswith("loading model") for s in statuses), statuses
 
 
 async def test_sample_queries_english_and_korean(indexed):

@@ -1,5 +1,6 @@
-"""Snapshots of the Search area at 80x24 and 120x40: half-cell thumbnails, a frozen clock (no
-latency figures), a fixed home path, a deterministic tiny model trained once per module."""
+"""Snapshots of the Search area at 80x24 and 120x40: half-cell thumbnails, a fixed clock (the
+same latency figure every time), a fixed home path, a deterministic tiny model trained once
+per module."""
 
 from __future__ import annotations
 
@@ -14,7 +15,6 @@ from tui.widgets.search_evals import EvalsPane
 
 from .conftest import settle, wait_for
 from .search_support import build_index, open_search, run_eval, train_tiny, wait_results
-from .seed import FROZEN_NOW
 
 pytestmark = [pytest.mark.slow,
               pytest.mark.filterwarnings("ignore::DeprecationWarning:textual_image")]
@@ -36,9 +36,8 @@ def snap_home() -> Path:
 
 
 @pytest.fixture(autouse=True)
-def _deterministic(monkeypatch):
+def _deterministic(monkeypatch, frozen_clock):
     monkeypatch.setenv("LABDECK_THUMBS", "halfcell")
-    monkeypatch.setenv("LABDECK_FROZEN_NOW", str(FROZEN_NOW))
 
 
 def _app(home: Path) -> LabdeckApp:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from tui.app import LabdeckApp
+from tui.areas import AREAS
 from tui.screens.experiment_detail import ExperimentDetailScreen
 from tui.screens.experiment_form import ExperimentForm
 from tui.screens.help import HelpScreen
@@ -22,15 +23,21 @@ async def _ready(pilot) -> None:
     await wait_for(pilot, lambda: app.ready and getattr(app.screen, "loaded", False))
 
 
-def _steps(name: str):
-    async def experiments(pilot):
+def _area(key: str):
+    async def steps(pilot):
         await _ready(pilot)
+        await pilot.press(key)
+        await _ready(pilot)
+    return steps
 
+
+def _steps(name: str):
     async def experiment(pilot):
         await _ready(pilot)
         pilot.app.push_screen(ExperimentDetailScreen("lr-sweep-1e-2"))
         await wait_for(pilot, lambda: isinstance(pilot.app.screen, ExperimentDetailScreen)
                        and pilot.app.screen.loaded)
+        await settle(pilot)
 
     async def run(pilot):
         await _ready(pilot)
@@ -46,11 +53,6 @@ def _steps(name: str):
                        and pilot.app.screen.query("#final-table"))
         await settle(pilot)
 
-    async def jobs(pilot):
-        await _ready(pilot)
-        await pilot.press("J")
-        await _ready(pilot)
-
     async def job_detail(pilot):
         await _ready(pilot)
         pilot.app.push_screen(JobDetailScreen(4))
@@ -58,14 +60,6 @@ def _steps(name: str):
                        and pilot.app.screen.loaded)
         await pilot.press("right")  # the result tab
         await settle(pilot)
-
-    async def search(pilot):
-        await _ready(pilot)
-        await pilot.press("S")
-
-    async def studies(pilot):
-        await _ready(pilot)
-        await pilot.press("T")
 
     async def help(pilot):
         await _ready(pilot)
@@ -82,11 +76,15 @@ def _steps(name: str):
         await wait_for(pilot, lambda: pilot.app.screen.query(".field.invalid"))
         await settle(pilot)
 
-    return locals()[name]
+    areas = {a.mode: _area(a.key) for a in AREAS}
+    return {**areas, **locals()}[name]
 
 
-SCREENS = ["experiments", "experiment", "run", "compare", "jobs", "job_detail",  # search: its own team
-           "help", "form"]  # studies: test_studies_snapshots.py
+# every area (search and studies have their own modules, on homes of their own), the screens
+# opened from them, help and a form
+ELSEWHERE = {"search": "test_search_snapshots.py", "studies": "test_studies_snapshots.py"}
+SCREENS = [a.mode for a in AREAS if a.mode not in ELSEWHERE] + [
+    "experiment", "run", "job_detail", "help", "form"]
 
 
 @pytest.mark.parametrize("size", SIZES)

@@ -93,8 +93,7 @@ def seed_studies(home: Path) -> Path:
 
 
 @pytest.fixture
-def studies_home(home: Path, monkeypatch) -> Path:
-    monkeypatch.setenv("LABDECK_FROZEN_NOW", str(FROZEN_NOW))
+def studies_home(home: Path, monkeypatch, frozen_clock) -> Path:
     monkeypatch.setattr(header, "short_home", lambda path: "~/.labdeck")
     return seed_studies(home)
 
@@ -199,7 +198,8 @@ def test_snapshot_study_form_with_error_80x24(studies_home, snap_compare):
     assert snap_compare(app, terminal_size=(80, 24), run_before=run_before)
 
 
-async def test_running_trial_duration_ticks_without_engine_calls(studies_home, monkeypatch):
+async def test_running_trial_duration_ticks_without_engine_calls(studies_home, monkeypatch,
+                                                                 frozen_clock):
     app = LabdeckApp(home=studies_home)
     async with app.run_test(size=(120, 40)) as pilot:
         await _detail(app, "lr-live")(pilot)
@@ -213,13 +213,13 @@ async def test_running_trial_duration_ticks_without_engine_calls(studies_home, m
             return await real(*a, **kw)
 
         monkeypatch.setattr(app.engine, "study_trials", counted)
-        monkeypatch.setenv("LABDECK_FROZEN_NOW", str(FROZEN_NOW + 95))
+        frozen_clock.at = FROZEN_NOW + 95
         await wait_for(pilot, lambda: str(table.get_cell("4", "duration")) == "51m35s",
                        timeout=5, what="the running trial's duration to move with the clock")
         assert not calls
 
 
-def test_eta_counts_down_while_a_trial_runs(monkeypatch):
+def test_eta_counts_down_while_a_trial_runs(frozen_clock):
     from types import SimpleNamespace as NS
 
     from tui.screens.study_format import eta_seconds
@@ -229,6 +229,6 @@ def test_eta_counts_down_while_a_trial_runs(monkeypatch):
     running = NS(state="running", started=1000.0, finished=None)
     etas = []
     for t in (1000.0, 1030.0, 1100.0, 1500.0):
-        monkeypatch.setenv("LABDECK_FROZEN_NOW", str(t))
+        frozen_clock.at = t
         etas.append(eta_seconds(study, [*done, running]))
     assert etas == [300.0, 270.0, 200.0, 200.0]  # an overdue trial adds nothing

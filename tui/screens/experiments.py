@@ -249,7 +249,7 @@ class ExperimentsScreen(AreaScreen):
 
     def action_new_study(self) -> None:
         """A hyperparameter study over the selected experiment (the Studies area's form)."""
-        from .studies import new_study_from
+        from .study_actions import new_study_from
 
         name = self._need_current()
         if name:

@@ -1,52 +1,111 @@
-"""`?`: every key, grouped by area, as currently mapped (user keymap included)."""
+"""`?`: every key of every screen and dialog, as currently mapped (user keymap included), the
+screen it was opened on first.
+
+Nothing here lists screens by hand: every ``Screen`` subclass of ``tui.screens`` that declares
+``BINDINGS`` is found by importing the package's modules, and the areas come from
+``tui.areas``; a new screen or dialog shows up here by declaring its bindings.
+"""
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
+import re
+from collections.abc import Iterable, Mapping, Sequence
+
 from textual.app import ComposeResult
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 from textual.containers import Vertical
-from textual.screen import ModalScreen
+from textual.keys import format_key
+from textual.screen import ModalScreen, Screen
 from textual.widgets import DataTable, Label
 
+from ..areas import AREAS
 
-def _areas() -> list[tuple[str, list]]:
-    from ..app import LabdeckApp
-    from .compare import CompareScreen
-    from .confirm import ConfirmModal
-    from .experiment_detail import ExperimentDetailScreen
-    from .experiments import ExperimentsScreen
-    from .job_detail import JobDetailScreen
-    from .jobs import JobsScreen
-    from .run_detail import RunDetailScreen
-    from .search import SearchScreen
-    from .studies import StudiesScreen
-    from .study_detail import StudyDetailScreen
-    from .study_form import StudyForm
+# how a person writes these keys; the rest as Textual shows them ("question_mark" -> "?")
+WRITTEN = {"enter": "enter", "escape": "esc", "delete": "del"}
 
-    return [("global", LabdeckApp.BINDINGS), ("experiments", ExperimentsScreen.BINDINGS),
-            ("experiment", ExperimentDetailScreen.BINDINGS),
-            ("run detail", RunDetailScreen.BINDINGS), ("compare", CompareScreen.BINDINGS),
-            ("jobs", JobsScreen.BINDINGS), ("job detail", JobDetailScreen.BINDINGS),
-            ("search", SearchScreen.BINDINGS),
-            ("studies", StudiesScreen.BINDINGS), ("study", StudyDetailScreen.BINDINGS),
-            ("study form", StudyForm.BINDINGS), ("dialogs", ConfirmModal.BINDINGS)]
+
+def key_display(keys: str) -> str:
+    """``"escape,question_mark"`` -> ``"esc, ?"``; ``"ctrl+p"`` stays ``"ctrl+p"``."""
+    shown = []
+    for key in keys.split(","):
+        *modifiers, name = key.strip().split("+")
+        shown.append("+".join([*modifiers, WRITTEN.get(name) or format_key(name)]))
+    return ", ".join(shown)
+
+
+def screen_classes() -> list[type[Screen]]:
+    """Every screen and dialog class of this package that declares its own bindings."""
+    for info in pkgutil.iter_modules(importlib.import_module(__package__).__path__):
+        importlib.import_module(f"{__package__}.{info.name}")
+    found: list[type[Screen]] = []
+    todo: list[type] = [Screen]
+    while todo:
+        for sub in todo.pop().__subclasses__():
+            todo.append(sub)
+            if sub.__module__.startswith(f"{__package__}.") and "BINDINGS" in vars(sub):
+                found.append(sub)
+    return list(dict.fromkeys(found))
+
+
+def screen_title(cls: type[Screen]) -> str:
+    """An area's screen by the area's title, any other by its class name in words."""
+    for a in AREAS:
+        if a.screen is cls:
+            return a.title.lower()
+    name = re.sub(r"(Screen|Modal)$", "", cls.__name__) or cls.__name__
+    return re.sub(r"(?<!^)(?=[A-Z])", " ", name).lower()
+
+
+def sections(current: type[Screen] | None,
+             app_bindings: Iterable[BindingType]) -> list[tuple[str, list[Binding]]]:
+    """(title, bindings) per screen: the current one, the app's, each area's screens in area
+    order (the area's own screen, then the screens that belong to it), then the dialogs."""
+    classes = screen_classes()
+    order = {a.mode: i for i, a in enumerate(AREAS)}
+
+    def rank(cls: type[Screen]) -> tuple:
+        mode = getattr(cls, "AREA", "")
+        own = any(a.screen is cls for a in AREAS)
+        return (order.get(mode, len(order)), not own, screen_title(cls))
+
+    ordered = sorted((c for c in classes if c is not current), key=rank)
+    out = [("global", _bindings(app_bindings))]
+    out += [(screen_title(c), _bindings(vars(c)["BINDINGS"])) for c in ordered]
+    if current is not None and current in classes:
+        out.insert(0, (screen_title(current), _bindings(vars(current)["BINDINGS"])))
+    return out
+
+
+def _bindings(items: Iterable[BindingType]) -> list[Binding]:
+    return [b if isinstance(b, Binding) else Binding(*b) for b in items]
 
 
 class HelpScreen(ModalScreen[None]):
     BINDINGS = [Binding("escape,question_mark,q", "dismiss", "Close", id="help.close")]
 
+    def __init__(self, current: type[Screen] | None = None,
+                 app_bindings: Sequence[BindingType] = (), keymap: Mapping[str, str] | None = None,
+                 palette_key: str | None = None) -> None:
+        super().__init__()
+        self.current = current
+        self.app_bindings = app_bindings
+        self.keymap = dict(keymap or {})
+        self.palette_key = palette_key
+
     def compose(self) -> ComposeResult:
+        here = f"{screen_title(self.current)} first · " if self.current else ""
         with Vertical(classes="dialog help"):
-            yield Label("Keys (remap by binding id in <home>/keymap.json)   esc closes")
+            yield Label(f"{here}remap ids in <home>/keymap.json · esc closes")
             yield DataTable(id="keys", cursor_type="row", zebra_stripes=True)
 
     def on_mount(self) -> None:
         table = self.query_one(DataTable)
         table.add_columns("area", "key", "action", "id")
-        overrides = getattr(self.app, "keymap_overrides", {})
-        for area, bindings in _areas():
+        for title, bindings in sections(self.current, self.app_bindings):
             for b in bindings:
-                if not isinstance(b, Binding):
-                    continue
-                keys = overrides.get(b.id or "", b.key)
-                table.add_row(area, keys.replace("question_mark", "?"), b.description, b.id or "")
+                keys = self.keymap.get(b.id or "", b.key)
+                table.add_row(title, key_display(keys), b.description or b.action, b.id or "")
+            if title == "global" and self.palette_key:
+                table.add_row(title, key_display(self.palette_key), "Command palette", "")

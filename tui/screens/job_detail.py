@@ -16,7 +16,7 @@ from ..clock import elapsed, fmt_duration
 from ..widgets.header import LabdeckHeader
 from ..widgets.result_view import ResultView
 from .base import AreaScreen, follow_tail
-from .jobs import confirm_cancel_job
+from .job_actions import confirm_cancel_job
 
 
 class JobDetailScreen(AreaScreen):

@@ -6,7 +6,7 @@ from rich.progress_bar import ProgressBar
 from rich.table import Table
 from rich.text import Text
 from textual import on, work
-from textual.app import App, ComposeResult
+from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import DataTable, Footer, Label
 
@@ -16,7 +16,8 @@ from ..clock import elapsed, eta, fmt_duration
 from ..run_status import stalled_label, status_text
 from ..widgets.header import LabdeckHeader
 from .base import AreaScreen, cursor_key
-from .confirm import ConfirmModal
+from .job_actions import confirm_cancel_job
+from .job_detail import JobDetailScreen
 from .job_filter import JobFilter
 
 COLUMNS = ("id", "type", "target", "status", "progress", "elapsed", "ETA", "message")
@@ -27,20 +28,6 @@ def progress_cell(fraction: float, width: int = 10) -> Table:
     grid.add_row(ProgressBar(total=1.0, completed=fraction, width=width),
                  Text(f"{fraction * 100:3.0f}%"))
     return grid
-
-
-def confirm_cancel_job(app: App, job_id: int) -> None:
-    """Ask, then cancel; used by the jobs screens and the command palette."""
-
-    async def cancel() -> None:
-        job = await app.engine.cancel_job(job_id)  # type: ignore[attr-defined]
-        app.notify(f"job {job.id}: {'cancel requested' if job.status == 'running' else job.status}")
-
-    def answered(ok: bool | None) -> None:
-        if ok:
-            app.run_worker(cancel(), group="cancel", exit_on_error=False)
-
-    app.push_screen(ConfirmModal(f"Cancel job {job_id}?", "Cancel job"), answered)
 
 
 class JobsScreen(AreaScreen):
@@ -112,8 +99,6 @@ class JobsScreen(AreaScreen):
         self.action_open()
 
     def action_open(self) -> None:
-        from .job_detail import JobDetailScreen
-
         jid = self.current_job_id()
         if jid is not None:
             self.app.push_screen(JobDetailScreen(jid))

@@ -14,6 +14,7 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
+from textual.message import Message
 from textual.widgets import (
     Button,
     ContentSwitcher,
@@ -41,6 +42,14 @@ EMPTY = ("/ type a text query (enter searches) · n next sample query · o searc
 
 
 class SearchScreen(SearchJobs, SearchQueries, AreaScreen):
+    class StatusChanged(Message):
+        """The status line now says ``text`` (building, loading the model, results...)."""
+
+        def __init__(self, text: str, error: bool) -> None:
+            super().__init__()
+            self.text = text
+            self.error = error
+
     AREA = "search"
     CSS_PATH = "search.tcss"
     BINDINGS = [
@@ -73,7 +82,6 @@ class SearchScreen(SearchJobs, SearchQueries, AreaScreen):
         self.hits: list = []
         self.latency_ms: float | None = None
         self.status = ""
-        self.status_history: list[str] = []  # recent status lines (tests read the sequence)
         self.searches = 0  # completed searches
         self.busy = False
         self.loaded = False
@@ -195,9 +203,9 @@ class SearchScreen(SearchJobs, SearchQueries, AreaScreen):
                        for b in bindings]
 
     def _set_status(self, text: str | Text, error: bool = False) -> None:
+        if str(text) != self.status:
+            self.post_message(self.StatusChanged(str(text), error))
         self.status = str(text)
-        if not self.status_history or self.status_history[-1] != self.status:
-            self.status_history = [*self.status_history[-49:], self.status]
         label = self.query_one("#search-status", Label)
         label.set_class(error, "error")
         label.update(text)

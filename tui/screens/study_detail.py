@@ -14,7 +14,7 @@ from ..run_status import arrow
 from ..widgets.header import LabdeckHeader
 from ..widgets.study_chart import ObjectiveChart
 from .base import AreaScreen, mark_sorted
-from .studies import StudyActions
+from .study_actions import StudyActions
 from .study_format import (
     ACTIVE,
     best_params_text,

@@ -7,9 +7,6 @@ import os
 from rich.text import Text
 from textual.widgets import Static
 
-AREAS = (("experiments", "E", "xperiments"), ("compare", "C", "ompare"), ("jobs", "J", "obs"),
-         ("search", "S", "earch"), ("studies", "T", "udies"))
-
 
 def short_home(path: str) -> str:
     home = os.path.expanduser("~")
@@ -19,7 +16,8 @@ def short_home(path: str) -> str:
 
 
 class LabdeckHeader(Static):
-    """Reads its state from the app (``header_state``); the app refreshes it."""
+    """Reads its state from the app (``header_state``, and ``AREAS``: objects with ``mode``,
+    ``key`` and ``label``); the app refreshes it."""
 
     def __init__(self, area: str, **kw) -> None:
         super().__init__(**kw)
@@ -34,11 +32,9 @@ class LabdeckHeader(Static):
         alert = "bold red" if "stopped (" in sched else "bold yellow" if "retrying (" in sched else ""
         text = Text.assemble(("labdeck", "bold"), "  ", short_home(home), "  ", (sched, alert),
                              "  ")
-        for name, key, rest in AREAS:
-            label = f"[{key}]{rest}" if name != "studies" else f"s[{key}]{rest}"
-            if not full:
-                label = f"[{key}]"
-            style = "reverse bold" if name == self.area else ""
+        for a in getattr(self.app, "AREAS", ()):
+            label = a.label if full else f"[{a.key}]"
+            style = "reverse bold" if a.mode == self.area else ""
             text.append(label, style)
             text.append(" ")
         return text

@@ -1,25 +1,45 @@
-"""A job result: a table for the ``retrieval_table`` view type (best per column marked ★),
-otherwise a generic JSON tree."""
+"""A job or eval result, shown by the view its ``view_type`` names, else as a JSON tree.
+
+Views are plugins: the ``labdeck.result_views`` entry-point group maps a view type to a
+widget class built as ``View(result)`` (``result``: a dict with ``view_type``, ``summary``,
+``data``); an optional ``accepts(result)`` lets a view decline data it cannot show. The
+built-in views register there too (pyproject.toml), so every process finds the same views.
+"""
 
 from __future__ import annotations
 
+from importlib.metadata import EntryPoint, entry_points
 from typing import Any
 
-from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Vertical
-from textual.widgets import DataTable, Label, Tree
+from textual.widget import Widget
+from textual.widgets import Tree
+
+GROUP = "labdeck.result_views"
 
 
-def best_per_column(rows: list[dict[str, Any]], columns: list[str]) -> dict[str, int]:
-    """Row index of the highest numeric value per column (retrieval metrics: higher is better)."""
-    best: dict[str, int] = {}
-    for col in columns:
-        vals = [(i, r.get(col)) for i, r in enumerate(rows)
-                if isinstance(r.get(col), (int, float)) and not isinstance(r.get(col), bool)]
-        if len({v for _, v in vals}) > 1:
-            best[col] = max(vals, key=lambda p: p[1])[0]
-    return best
+def result_views() -> dict[str, EntryPoint]:
+    """View type -> entry point, as installed now (loading a view imports its module)."""
+    return {ep.name: ep for ep in entry_points(group=GROUP)}
+
+
+def view_for(result: Any) -> type[Widget] | None:
+    """The installed view for ``result``, or None (no view type, none installed, the view
+    fails to load or declines the data): then the JSON tree shows it."""
+    if not isinstance(result, dict) or not isinstance(result.get("view_type"), str):
+        return None
+    ep = result_views().get(result["view_type"])
+    if ep is None:
+        return None
+    try:
+        view = ep.load()
+    except Exception:  # a broken plugin must not hide the result
+        return None
+    accepts = getattr(view, "accepts", None)
+    if accepts is not None and not accepts(result):
+        return None
+    return view
 
 
 class ResultView(Vertical):
@@ -28,35 +48,14 @@ class ResultView(Vertical):
         self.result = result
 
     def compose(self) -> ComposeResult:
-        r = self.result
-        if isinstance(r, dict) and r.get("view_type") == "retrieval_table" and isinstance(
-                r.get("data"), dict) and isinstance(r["data"].get("rows"), list):
-            rows = [row for row in r["data"]["rows"] if isinstance(row, dict)]
-            if r.get("summary"):
-                yield Label("summary: " + "  ".join(
-                    f"{k}={_fmt(v)}" for k, v in r["summary"].items()))
-            table: DataTable = DataTable(id="result-table", zebra_stripes=True)
-            columns = list(dict.fromkeys(k for row in rows for k in row))
-            best = best_per_column(rows, [c for c in columns if c not in ("bits", "direction")])
-            table.add_columns(*columns)
-            for i, row in enumerate(rows):
-                cells = []
-                for c in columns:
-                    text = _fmt(row.get(c))
-                    cells.append(Text(text + " ★", "bold green") if best.get(c) == i else text)
-                table.add_row(*cells)
-            yield table
+        view = view_for(self.result)
+        if view is not None:
+            yield view(self.result)
+            return
+        tree: Tree = Tree("result", id="result-tree")
+        if self.result is None:
+            tree.root.add_leaf("(no result)")
         else:
-            tree: Tree = Tree("result", id="result-tree")
-            if r is None:
-                tree.root.add_leaf("(no result)")
-            else:
-                tree.add_json(r)  # Tree.add_json; TreeNode has no such method
-            tree.root.expand_all()
-            yield tree
-
-
-def _fmt(v: Any) -> str:
-    if isinstance(v, float):
-        return f"{v:.4g}"
-    return "-" if v is None else str(v)
+            tree.add_json(self.result)  # Tree.add_json; TreeNode has no such method
+        tree.root.expand_all()
+        yield tree
