@@ -150,7 +150,7 @@ class LabdeckApp(App):
     def action_help(self) -> None:
         if not isinstance(self.screen, HelpScreen):
             self.push_screen(HelpScreen(type(self.screen), self.BINDINGS, self.keymap_overrides,
-                                        self.COMMAND_PALETTE_BINDING))
+                                        self.COMMAND_PALETTE_BINDING, areas=AREAS))
 
     def action_toggle_theme(self) -> None:
         self.theme = "textual-light" if self.theme == "textual-dark" else "textual-dark"

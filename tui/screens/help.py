@@ -12,6 +12,7 @@ import importlib
 import pkgutil
 import re
 from collections.abc import Iterable, Mapping, Sequence
+from typing import Protocol
 
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
@@ -19,8 +20,6 @@ from textual.containers import Vertical
 from textual.keys import format_key
 from textual.screen import ModalScreen, Screen
 from textual.widgets import DataTable, Label
-
-from ..areas import AREAS
 
 # how a person writes these keys; the rest as Textual shows them ("question_mark" -> "?")
 WRITTEN = {"enter": "enter", "escape": "esc", "delete": "del"}
@@ -49,32 +48,40 @@ def screen_classes() -> list[type[Screen]]:
     return list(dict.fromkeys(found))
 
 
-def screen_title(cls: type[Screen]) -> str:
+class AreaLike(Protocol):
+    """What help needs of an area (``tui.areas.Area``; the app hands them down)."""
+
+    mode: str
+    title: str
+    screen: type[Screen]
+
+
+def screen_title(cls: type[Screen], areas: Sequence[AreaLike] = ()) -> str:
     """An area's screen by the area's title, any other by its class name in words."""
-    for a in AREAS:
+    for a in areas:
         if a.screen is cls:
             return a.title.lower()
     name = re.sub(r"(Screen|Modal)$", "", cls.__name__) or cls.__name__
     return re.sub(r"(?<!^)(?=[A-Z])", " ", name).lower()
 
 
-def sections(current: type[Screen] | None,
-             app_bindings: Iterable[BindingType]) -> list[tuple[str, list[Binding]]]:
+def sections(current: type[Screen] | None, app_bindings: Iterable[BindingType],
+             areas: Sequence[AreaLike] = ()) -> list[tuple[str, list[Binding]]]:
     """(title, bindings) per screen: the current one, the app's, each area's screens in area
     order (the area's own screen, then the screens that belong to it), then the dialogs."""
     classes = screen_classes()
-    order = {a.mode: i for i, a in enumerate(AREAS)}
+    order = {a.mode: i for i, a in enumerate(areas)}
 
     def rank(cls: type[Screen]) -> tuple:
         mode = getattr(cls, "AREA", "")
-        own = any(a.screen is cls for a in AREAS)
-        return (order.get(mode, len(order)), not own, screen_title(cls))
+        own = any(a.screen is cls for a in areas)
+        return (order.get(mode, len(order)), not own, screen_title(cls, areas))
 
     ordered = sorted((c for c in classes if c is not current), key=rank)
     out = [("global", _bindings(app_bindings))]
-    out += [(screen_title(c), _bindings(vars(c)["BINDINGS"])) for c in ordered]
+    out += [(screen_title(c, areas), _bindings(vars(c)["BINDINGS"])) for c in ordered]
     if current is not None and current in classes:
-        out.insert(0, (screen_title(current), _bindings(vars(current)["BINDINGS"])))
+        out.insert(0, (screen_title(current, areas), _bindings(vars(current)["BINDINGS"])))
     return out
 
 
@@ -87,15 +94,16 @@ class HelpScreen(ModalScreen[None]):
 
     def __init__(self, current: type[Screen] | None = None,
                  app_bindings: Sequence[BindingType] = (), keymap: Mapping[str, str] | None = None,
-                 palette_key: str | None = None) -> None:
+                 palette_key: str | None = None, areas: Sequence[AreaLike] = ()) -> None:
         super().__init__()
+        self.areas = tuple(areas)
         self.current = current
         self.app_bindings = app_bindings
         self.keymap = dict(keymap or {})
         self.palette_key = palette_key
 
     def compose(self) -> ComposeResult:
-        here = f"{screen_title(self.current)} first · " if self.current else ""
+        here = f"{screen_title(self.current, self.areas)} first · " if self.current else ""
         with Vertical(classes="dialog help"):
             yield Label(f"{here}remap ids in <home>/keymap.json · esc closes")
             yield DataTable(id="keys", cursor_type="row", zebra_stripes=True)
@@ -103,7 +111,7 @@ class HelpScreen(ModalScreen[None]):
     def on_mount(self) -> None:
         table = self.query_one(DataTable)
         table.add_columns("area", "key", "action", "id")
-        for title, bindings in sections(self.current, self.app_bindings):
+        for title, bindings in sections(self.current, self.app_bindings, self.areas):
             for b in bindings:
                 keys = self.keymap.get(b.id or "", b.key)
                 table.add_row(title, key_display(keys), b.description or b.action, b.id or "")
