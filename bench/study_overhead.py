@@ -89,7 +89,7 @@ def bare(tmp: Path, n_trials: int, epochs: int, same_storage: bool,
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     url = f"sqlite:///{tmp / 'bare.db'}"
     if same_storage:
-        from engine.studies.optuna_engine import GRACE_S, HEARTBEAT_S, _serialize_sqlite
+        from engine.studies.optuna_storage import GRACE_S, HEARTBEAT_S, serialize_sqlite
 
         hb = {"heartbeat_interval": HEARTBEAT_S, "grace_period": GRACE_S} if heartbeat else {}
         with warnings.catch_warnings():
@@ -102,7 +102,7 @@ def bare(tmp: Path, n_trials: int, epochs: int, same_storage: bool,
         conn = sqlite3.connect(str(tmp / "bare.db"))
         conn.execute("PRAGMA journal_mode=WAL")
         conn.close()
-        _serialize_sqlite(storage.engine)
+        serialize_sqlite(storage.engine)
     else:
         storage = url
     study = optuna.create_study(storage=storage, study_name="bare",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import os
 import sys
 from typing import Any
@@ -31,7 +32,9 @@ def add_parsers(sub, add) -> None:
     p.add_argument("--pruner-opt", action="append", default=[], metavar="KEY=VALUE",
                    help="pruner argument, e.g. n_startup_trials=2")
     p.add_argument("--direction", choices=["minimize", "maximize"])
-    p.add_argument("--engine", help="search engine (optuna, random)")
+    p.add_argument("--tuner", help="the study's search back end: optuna, random, or one an"
+                                   " installed package declares (labdeck.tuners entry points)")
+    p.add_argument("--engine", dest="tuner", help=argparse.SUPPRESS)  # deprecated: --tuner
     p.add_argument("--storage", help="Optuna storage URL (default: sqlite under the home)")
     p.add_argument("--objective", help="metric to optimise (default: the experiment's)")
     p.add_argument("--timeout", type=float, metavar="S", help="stop starting trials after S s")
@@ -83,6 +86,8 @@ def _kv(items: list[str]) -> dict[str, Any]:
 
 def study_json(study, trials=None) -> dict[str, Any]:
     d = study.to_json()
+    # the keys' names before the tuner had its own (deprecated; scripts may still read them)
+    d["engine"], d["engine_study"] = d["tuner"], d["tuner_study"]
     if trials is not None:
         d["trials"] = [t.to_json() for t in trials]
     return d
@@ -91,7 +96,7 @@ def study_json(study, trials=None) -> dict[str, Any]:
 async def study_create(args) -> int:
     opts = {"n_trials": args.n_trials, "search_epochs": args.search_epochs,
             "subset_ratio": args.subset_ratio, "pruner": args.pruner,
-            "direction": args.direction, "engine": args.engine, "storage": args.storage,
+            "direction": args.direction, "tuner": args.tuner, "storage": args.storage,
             "objective": args.objective, "timeout_s": args.timeout, "workers": args.workers,
             "seed": args.seed}
     opts = {k: v for k, v in opts.items() if v is not None}
@@ -102,10 +107,10 @@ async def study_create(args) -> int:
     if args.json:
         emit_json(study_json(study))
     else:
-        say(f"study {study.name} created ({study.engine}, {study.n_trials} trials,"
+        say(f"study {study.name} created ({study.tuner}, {study.n_trials} trials,"
             f" {study.settings['direction']} {study.settings['objective']})")
         _print_space(study)
-        say(f"storage {study.storage}  study_name {study.engine_study}")
+        say(f"storage {study.storage}  study_name {study.tuner_study}")
     return 0
 
 
@@ -142,9 +147,9 @@ async def study_show(args) -> int:
         emit_json(study_json(study, trials))
         return 0
     s = study.settings
-    say(f"study {study.name}  {study.status}  engine {study.engine}  adapter {study.adapter}"
+    say(f"study {study.name}  {study.status}  tuner {study.tuner}  adapter {study.adapter}"
         f"  from {study.experiment}")
-    say(f"storage {study.storage}  study_name {study.engine_study}")
+    say(f"storage {study.storage}  study_name {study.tuner_study}")
     say(f"{s['direction']} {s['objective']}  n_trials {s['n_trials']}  search_epochs"
         f" {fmt_num(s['search_epochs'])}  subset_ratio {fmt_num(s['subset_ratio'])}  pruner"
         f" {s['pruner']}  workers {s['workers']}  timeout {fmt_num(s['timeout_s'])}")
@@ -183,8 +188,8 @@ async def study_list(args) -> int:
     if args.json:
         emit_json([study_json(s) for s in studies])
     else:
-        say(table(["name", "status", "engine", "adapter", "trials", "best", "objective"],
-                  [[s.name, s.status, s.engine, s.adapter,
+        say(table(["name", "status", "tuner", "adapter", "trials", "best", "objective"],
+                  [[s.name, s.status, s.tuner, s.adapter,
                     f"{s.n_trials - s.counts['left'] - s.counts['running']}/{s.n_trials}",
                     fmt_num(s.best_value), s.settings["objective"]] for s in studies]))
     return 0
@@ -210,7 +215,7 @@ async def study_cancel(args) -> int:
 
 async def study_worker(args) -> int:
     from engine.settings import load_settings
-    from engine.studies.worker import run_worker
+    from engine.studies.worker_process import run_worker
 
     settings = load_settings(args.home)
     if args.storage:

@@ -26,7 +26,7 @@ from .runs import RunsMixin
 from .scheduler import Scheduler
 from .settings import Settings, load_settings
 from .store import Store
-from .studies.api import StudiesMixin
+from .studies.studies_mixin import StudiesMixin
 
 
 class Engine(ExperimentsMixin, RunsMixin, JobsMixin, CompareMixin, StudiesMixin):
@@ -55,6 +55,7 @@ class Engine(ExperimentsMixin, RunsMixin, JobsMixin, CompareMixin, StudiesMixin)
 
     async def close(self) -> None:
         await self.stop_scheduler()
+        await self.close_studies()
         await self.store.close()
 
     @property

@@ -88,14 +88,3 @@ def pid_alive(pid: int | None) -> bool:
         return state != "Z"
     except OSError:
         return True
-
-
-def __getattr__(name: str) -> Any:
-    # studies: moved by the studies data-layer change. engine/studies still imports these two
-    # from here; they live in engine/data/runs.py now (imported on use: engine/data imports
-    # this module). Delete this once nothing imports them from here.
-    if name in ("finish_run", "insert_run"):
-        from .data import runs
-
-        return getattr(runs, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -164,6 +164,11 @@ MIGRATIONS: list[str] = [
     ALTER TABLE jobs ADD COLUMN activity REAL;
     ALTER TABLE runs ADD COLUMN pid_started REAL;
     """,
+    # 4: a study's search back end is its "tuner" (the word "engine" names the Engine class)
+    """
+    ALTER TABLE studies RENAME COLUMN engine TO tuner;
+    ALTER TABLE studies RENAME COLUMN engine_study TO tuner_study;
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

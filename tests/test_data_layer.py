@@ -12,15 +12,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 SCANNED = ("engine", "adapters", "tui", "cli")
 DATA_LAYER = ("engine/data/", "engine/schema.py")
-EXCLUDED = (
-    "engine/studies/",  # studies: moved by the studies data-layer change
-)
-# Optuna's storage is a database of Optuna's own (its tables, its schema, opened through its
-# RDBStorage): labdeck claims slot tokens and writes heartbeats there with SQLAlchemy Core and
-# makes its SQLite transactions BEGIN IMMEDIATE. Statements on labdeck's own tables do not
-# belong there: its string literals may not name one (Optuna has "studies" and "trials" too,
-# so those two names prove nothing).
-OPTUNA_STORAGE = "engine/studies/optuna_storage.py"
+# A tuner's storage is a database of the tuner's own, not labdeck's: Optuna's (its tables, its
+# schema, opened through its RDBStorage: labdeck claims slot tokens and writes heartbeats there
+# with SQLAlchemy Core and makes its SQLite transactions BEGIN IMMEDIATE) and the random
+# tuner's file (rstudies, rtrials), as a third-party tuner keeps its own. Statements on
+# labdeck's own tables do not belong there: their string literals may not name one (Optuna
+# has "studies" and "trials" too, so those two names prove nothing).
+TUNER_STORAGES = ("engine/studies/optuna_storage.py", "engine/studies/random_tuner.py")
 LABDECK_ONLY_TABLES = re.compile(
     r"\b(experiments|runs|metric_keys|metric_seq|metrics|jobs|eval_results|indexes"
     r"|scheduler_lease)\b")
@@ -83,15 +81,14 @@ def test_no_sql_outside_the_data_layer():
     found = modules_with_sql()
     assert any(p.startswith("engine/data/") for p in found), "the scan finds no SQL at all"
     outside = {p: hits for p, hits in found.items()
-               if not p.startswith(DATA_LAYER + EXCLUDED) and p != OPTUNA_STORAGE}
+               if not p.startswith(DATA_LAYER) and p not in TUNER_STORAGES}
     assert not outside, "SQL outside engine/data (move it into a data module):\n" + "\n".join(
         f"{p}:{line}: {what}" for p, hits in outside.items() for line, what in hits)
 
 
-def test_optuna_storage_touches_only_optunas_tables():
-    path = ROOT / OPTUNA_STORAGE
-    if path.exists():
-        assert not _labdeck_tables_named(path)
+def test_tuner_storages_touch_only_their_own_tables():
+    for rel in TUNER_STORAGES:
+        assert not _labdeck_tables_named(ROOT / rel), rel
 
 
 def test_the_scan_sees_what_it_must(tmp_path):

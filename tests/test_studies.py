@@ -1,4 +1,4 @@
-"""Studies: engine registry, space validation, real Optuna studies run as labdeck jobs."""
+"""Studies: tuner registry, space validation, real Optuna studies run as labdeck jobs."""
 
 from __future__ import annotations
 
@@ -12,10 +12,9 @@ from helpers import ROOT, labdeck_env
 
 from adapters.base import ConfigError
 from engine.api import Engine
-from engine.studies import get_engine, list_engines, register_engine
-from engine.studies.base import BaseSearchEngine
-from engine.studies.registry import UnknownEngineError
 from engine.studies.space import ParamSpec, SpaceError, parse_param
+from engine.studies.tuner import BaseTuner
+from engine.studies.tuner_registry import UnknownTunerError, get_tuner, tuner_names
 
 PY = sys.executable
 
@@ -34,23 +33,14 @@ async def make_toy(engine: Engine, name: str = "toy", **kw) -> None:
 # ------------------------------------------------------------------ registry and space
 
 
-def test_engine_registry() -> None:
-    assert {"optuna", "random"} <= set(list_engines())
-    assert get_engine("random").name == "random"
-    assert issubclass(get_engine("optuna"), BaseSearchEngine)
-    with pytest.raises(UnknownEngineError, match="unknown search engine 'nope'"):
-        get_engine("nope")
-
-    class Mine(BaseSearchEngine):  # abstract methods unimplemented: registry doesn't care
-        name = "mine"
-
-    register_engine("mine", Mine)
-    try:
-        assert get_engine("mine") is Mine and "mine" in list_engines()
-    finally:
-        from engine.studies import registry
-
-        registry._ENGINES.pop("mine")
+def test_tuner_registry() -> None:
+    """Built-in tuners come from the labdeck.tuners entry points, like a plugin's (a plugin
+    run end to end: test_studies_plugin.py)."""
+    assert {"optuna", "random"} <= set(tuner_names())
+    assert get_tuner("random").name == "random"
+    assert issubclass(get_tuner("optuna"), BaseTuner)
+    with pytest.raises(UnknownTunerError, match="unknown tuner 'nope'"):
+        get_tuner("nope")
 
 
 def test_parse_param_forms() -> None:
@@ -93,7 +83,7 @@ async def test_empty_choices_and_empty_space_refused(home: Path) -> None:
         with pytest.raises(ConfigError, match="subset_ratio"):
             await engine.create_study("bad", "toy", ["lr=0.001:0.1"], subset_ratio=1.5)
         with pytest.raises(ConfigError, match="does not prune"):
-            await engine.create_study("bad", "toy", ["lr=0.001:0.1"], engine="random",
+            await engine.create_study("bad", "toy", ["lr=0.001:0.1"], tuner="random",
                                       pruner="median")
 
 
@@ -138,7 +128,7 @@ async def test_tpe_study_best_matches_trials_and_optuna_storage(home: Path) -> N
             assert pts[-1][1] == pytest.approx(t.value)
             assert [v for _, v in t.intermediate] == pytest.approx([v for _, v in pts])
         # Optuna's own view of the same storage
-        ostudy = optuna.load_study(study_name=study.engine_study, storage=study.storage)
+        ostudy = optuna.load_study(study_name=study.tuner_study, storage=study.storage)
         assert [(t.number, t.state.name, t.params) for t in ostudy.trials] == [
             (t.number, "COMPLETE", t.params) for t in trials]
         assert ostudy.best_value == pytest.approx(study.best_value)
@@ -233,7 +223,7 @@ async def main(home):
     async with Engine.session(home) as e:
         await e.create_experiment("toy", "script", CONFIG, objective="val/loss")
         s = await e.create_study("r", "toy", ["lr=0.001:0.3:log", "steps=20,40"],
-                                 engine="random", n_trials=4, seed=7)
+                                 tuner="random", n_trials=4, seed=7)
         assert s.storage.endswith("studies/random.db"), s.storage
     out = StudyWorker(load_settings(home), "r").run()
     async with Engine.session(home) as e:
@@ -245,7 +235,7 @@ asyncio.run(main(sys.argv[1]))
 """
 
 
-def test_random_engine_runs_without_optuna(home: Path) -> None:
+def test_random_tuner_runs_without_optuna(home: Path) -> None:
     code = RANDOM_WITHOUT_OPTUNA.replace("CONFIG", repr(toy_config(steps=40)))
     proc = subprocess.run([PY, "-c", code, str(home)], env=labdeck_env(home), cwd=ROOT,
                           capture_output=True, text=True, timeout=120)
@@ -254,7 +244,7 @@ def test_random_engine_runs_without_optuna(home: Path) -> None:
 
 
 def test_import_engine_does_not_import_optuna() -> None:
-    code = ("import sys, engine.api, engine.studies.api, cli.study_cmds;"
+    code = ("import sys, engine.api, engine.studies.studies_mixin, cli.study_cmds;"
             " print('optuna' in sys.modules)")
     out = subprocess.run([PY, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
@@ -290,7 +280,7 @@ def test_cli_json_shapes(home: Path) -> None:
     started = json.loads(cli(home, "study", "start", "s", "--wait", "--json").stdout)
     assert started["job_status"] == "completed" and started["status"] == "completed"
     shown = json.loads(cli(home, "study", "show", "s", "--json").stdout)
-    assert {"name", "status", "settings", "storage", "engine_study", "trials", "best_trial",
+    assert {"name", "status", "settings", "storage", "tuner_study", "trials", "best_trial",
             "best_value", "best_params", "importance", "counts"} <= set(shown)
     assert len(shown["trials"]) == 3
     assert {t["state"] for t in shown["trials"]} <= {"complete", "pruned"}
@@ -305,3 +295,9 @@ def test_cli_json_shapes(home: Path) -> None:
     assert promoted["config"]["steps"] == 20  # the fixed param travels with the best ones
     text = cli(home, "study", "show", "s").stdout
     assert "storage sqlite:///" in text and "best: trial" in text
+    # --engine, the former name of --tuner, is hidden but still accepted; so are the JSON keys
+    legacy = json.loads(cli(home, "study", "create", "r", "--from", "toy", "--param",
+                            "lr=0.001:0.3:log", "--engine", "random", "--json").stdout)
+    assert legacy["tuner"] == legacy["engine"] == "random"
+    assert legacy["tuner_study"] == legacy["engine_study"] == "r"
+    assert "--engine" not in cli(home, "study", "create", "--help").stdout

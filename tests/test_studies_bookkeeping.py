@@ -1,4 +1,4 @@
-"""A study worker's per-trial bookkeeping, on both of the Optuna engine's paths: the two short
+"""A study worker's per-trial bookkeeping, on both of the Optuna tuner's paths: the two short
 SQL transactions on Optuna's tables (claim; worker attributes + first heartbeat + token end)
 and the public storage API it falls back to. Either way: exactly n_trials, each slot token
 COMPLETE with the trial's number, the worker's pid/host on each trial, a heartbeat per trial,
@@ -19,7 +19,7 @@ from engine.api import Engine
 from engine.records import HOST
 from engine.registry import register_adapter
 from engine.settings import load_settings
-from engine.studies.optuna_engine import OptunaEngine
+from engine.studies.optuna_tuner import OptunaTuner
 from engine.studies.runner import StudyWorker
 
 
@@ -80,7 +80,7 @@ def _restore_registry(monkeypatch):
 
 @pytest.fixture(params=["sql", "api"])
 def path(request, monkeypatch) -> str:
-    """Which path the engine must take: the other one's methods raise."""
+    """Which path the tuner must take: the other one's methods raise."""
     def broken(*args: Any, **kwargs: Any) -> None:
         raise RuntimeError("unexpected schema")
 
@@ -88,11 +88,11 @@ def path(request, monkeypatch) -> str:
         raise AssertionError("the SQL path fell back to the storage API")
 
     if request.param == "api":
-        monkeypatch.setattr(OptunaEngine, "_claim_slot_sql", broken)
-        monkeypatch.setattr(OptunaEngine, "_started_sql", broken)
+        monkeypatch.setattr(OptunaTuner, "_claim_slot_sql", broken)
+        monkeypatch.setattr(OptunaTuner, "_started_sql", broken)
     else:
-        monkeypatch.setattr(OptunaEngine, "_claim_slot_api", not_here)
-        monkeypatch.setattr(OptunaEngine, "_started_api", not_here)
+        monkeypatch.setattr(OptunaTuner, "_claim_slot_api", not_here)
+        monkeypatch.setattr(OptunaTuner, "_started_api", not_here)
     return request.param
 
 

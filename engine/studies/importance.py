@@ -1,7 +1,7 @@
 """Parameter importance without Optuna: |Spearman rank correlation| of each searched parameter
 with the objective over complete trials, normalised to sum to 1. Categorical values are ranked
 by the mean objective of their category (so a category that matters ranks as a monotone
-signal). Crude but dependency-free; the Optuna engine uses Optuna's evaluator when it can."""
+signal). Crude but dependency-free; the Optuna tuner uses Optuna's evaluator when it can."""
 
 from __future__ import annotations
 

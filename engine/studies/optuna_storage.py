@@ -1,5 +1,5 @@
 """The Optuna storage labdeck opens, and what labdeck adds to it around Optuna's ask/tell:
-the slot tokens (see optuna_engine's docstring), the trial's start writes and the heartbeat.
+the slot tokens (see optuna_tuner's docstring), the trial's start writes and the heartbeat.
 
 Per trial, on an RDB storage, labdeck adds two short transactions to what Optuna's own
 ask/tell does: the claim (the first waiting token -> RUNNING) and, once the trial exists, its
@@ -53,12 +53,12 @@ def open_storage(url: str) -> Any:
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         storage = optuna.storages.RDBStorage(url, heartbeat_interval=HEARTBEAT_S,
                                              grace_period=GRACE_S, **kwargs)
-    if storage.engine.name == "sqlite":
-        _serialize_sqlite(storage.engine)
+    if storage.engine.name == "sqlite":  # storage.engine: Optuna's SQLAlchemy engine
+        serialize_sqlite(storage.engine)
     return storage
 
 
-def _serialize_sqlite(engine: Any) -> None:
+def serialize_sqlite(sa_engine: Any) -> None:
     """Make every SQLite transaction ``BEGIN IMMEDIATE`` (and commits cheap, see below).
 
     Optuna claims a WAITING trial with SELECT ... FOR UPDATE, then UPDATE. SQLite has no row
@@ -68,17 +68,17 @@ def _serialize_sqlite(engine: Any) -> None:
     """
     from sqlalchemy import event
 
-    @event.listens_for(engine, "connect")
+    @event.listens_for(sa_engine, "connect")
     def _connect(dbapi_conn: Any, record: Any) -> None:  # noqa: ARG001
         dbapi_conn.isolation_level = None  # the driver must not issue its own BEGIN
         # WAL + NORMAL, as labdeck's own database: no fsync per commit, still crash-safe
         dbapi_conn.execute("PRAGMA synchronous=NORMAL")
 
-    @event.listens_for(engine, "begin")
+    @event.listens_for(sa_engine, "begin")
     def _begin(conn: Any) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE")
 
-    engine.dispose()  # pooled connections made before the listeners existed
+    sa_engine.dispose()  # pooled connections made before the listeners existed
 
 
 @functools.cache
@@ -118,7 +118,7 @@ class SlotTokens:
     """The WAITING "token" trials of a study's companion slots study, in ``storage``.
 
     ``claim`` and ``started`` come in two forms: ``*_sql`` (Core SQL on Optuna's tables, RDB
-    storages only) and ``*_api`` (the public storage API, which the engine falls back to
+    storages only) and ``*_api`` (the public storage API, which the tuner falls back to
     should the SQL fail on an unexpected schema)."""
 
     def __init__(self, storage: Any, study_id: Callable[[], int]):

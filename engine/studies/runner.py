@@ -1,4 +1,4 @@
-"""Running a study: the worker loop (claim a trial, train it, tell the engine, mirror it) and
+"""Running a study: the worker loop (claim a trial, train it, tell the tuner, mirror it) and
 the "study" job type, which runs that loop in its worker process and starts ``workers - 1``
 more loops as child processes in the same process group (so a cancel reaches all of them).
 
@@ -24,15 +24,17 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from ..data import studies as data
+from ..data.runs import finish_run, insert_run
 from ..metric_writer import MetricWriter
-from ..records import HOST, finish_run, insert_run, now
+from ..records import HOST, now
 from ..registry import get_adapter_class
 from ..schema import connect_sync, write_tx
 from ..settings import Settings, load_settings
-from .base import BaseSearchEngine, EngineTrial, TrialHandle
-from .records import finalize, load_row, mirror_upsert, open_engine, set_status, sweep
+from .mirror import finalize, mirror_trial, open_tuner, sweep
 from .spec import StudyDefinition
 from .trial_reporter import Poller, TrialReporter
+from .tuner import BaseTuner, TrialHandle, TunerTrial
 
 SWEEP_EVERY_S = 5.0  # dead workers' trials, between trials (a worker also sweeps at start/end)
 
@@ -57,16 +59,16 @@ class StudyWorker:
                  progress: Callable[[float, str], None] | None = None):
         self.settings = settings.ensure()
         self.conn = connect_sync(settings.db_path)
-        self.row = load_row(self.conn, study)
-        self.engine: BaseSearchEngine = open_engine(self.row, settings.home, worker_index)
-        self.defn = self.engine.definition
+        self.row = data.get_study(self.conn, study)
+        self.tuner: BaseTuner = open_tuner(self.row, settings.home, worker_index)
+        self.defn = self.tuner.definition
         self.adapter_cls = get_adapter_class(self.defn.adapter)
         self._adapter = None
         self._outer_stop = stop
         self._progress = progress
         self._cancel_seen = False
         self._last_cancel_check = 0.0
-        self._last_engine_check = -1e9
+        self._last_tuner_check = -1e9
         self.done: list[int] = []
         self._conns: dict[str, Any] = {}
         self._writer: MetricWriter | None = None
@@ -75,26 +77,24 @@ class StudyWorker:
     # -- stop conditions ----------------------------------------------------------------
 
     def cancelled(self) -> bool:
-        """The study's cancel flag (labdeck row) or the engine's stop flag; checked at most
-        once a second during a trial."""
+        """The study's cancel flag (labdeck row); checked at most once a second during a
+        trial."""
         if self._cancel_seen:
             return True
         t = time.monotonic()
         if t - self._last_cancel_check >= 1.0:
             self._last_cancel_check = t
-            row = self.conn.execute("SELECT cancel_requested FROM studies WHERE id=?",
-                                    (self.row["id"],)).fetchone()
-            self._cancel_seen = bool(row and row[0])
+            self._cancel_seen = data.cancel_requested(self.conn, self.row.id)
         return self._cancel_seen
 
-    def _engine_stop(self) -> bool:
-        """The engine-wide stop flag (reaches workers on other machines); read at most
+    def _tuner_stop(self) -> bool:
+        """The tuner's study-wide stop flag (reaches workers on other machines); read at most
         every couple of seconds, it costs a storage round trip."""
         t = time.monotonic()
-        if t - self._last_engine_check < 2.0:
+        if t - self._last_tuner_check < 2.0:
             return False
-        self._last_engine_check = t
-        return self.engine.stop_requested()
+        self._last_tuner_check = t
+        return self.tuner.stop_requested()
 
     def stopping(self) -> bool:
         return self._outer_stop() or self.cancelled()
@@ -102,15 +102,15 @@ class StudyWorker:
     # -- the loop -------------------------------------------------------------------------
 
     def run(self) -> dict[str, Any]:
-        sweep(self.conn, self.row, self.engine, self.settings.home)
-        if self.row["status"] not in ("running",):
-            set_status(self.conn, self.row["id"], "running")
+        sweep(self.conn, self.row, self.tuner, self.settings.home)
+        if self.row.status != "running":
+            data.set_status(self.conn, self.row.id, "running")
         timeout = self.defn.settings.timeout_s
         t0 = last_sweep = time.monotonic()
         reason = None
         try:
             while True:
-                if self.stopping() or self._engine_stop():
+                if self.stopping() or self._tuner_stop():
                     reason = "cancelled"
                     break
                 if timeout and time.monotonic() - t0 > timeout:
@@ -118,24 +118,24 @@ class StudyWorker:
                     break
                 if time.monotonic() - last_sweep > SWEEP_EVERY_S:
                     last_sweep = time.monotonic()
-                    if self.engine.fail_stale():
-                        sweep(self.conn, self.row, self.engine, self.settings.home)
-                handle = self.engine.ask(self._attrs(None))
+                    if self.tuner.fail_stale():
+                        sweep(self.conn, self.row, self.tuner, self.settings.home)
+                handle = self.tuner.ask(self._attrs(None))
                 if handle is None:
                     break
                 self.run_trial(handle)
                 self.done.append(handle.number)
         finally:
-            status = finalize(self.conn, self.row, self.engine, self.settings.home,
+            status = finalize(self.conn, self.row, self.tuner, self.settings.home,
                               stopping=reason)
-            self.engine.close()
+            self.tuner.close()
             self._poller.close()
             if self._writer is not None:
                 self._writer.close()
                 self._writer = None
             for c in self._conns.values():
                 c.close()
-        return {"study": self.row["name"], "trials_run": self.done, "status": status}
+        return {"study": self.row.name, "trials_run": self.done, "status": status}
 
     def _attrs(self, run_id: int | None) -> dict[str, Any]:
         return {"pid": os.getpid(), "host": HOST, "home": str(self.settings.home),
@@ -161,7 +161,7 @@ class StudyWorker:
             self._adapter = self.adapter_cls()
         return self._adapter
 
-    def run_trial(self, handle: TrialHandle) -> EngineTrial:
+    def run_trial(self, handle: TrialHandle) -> TunerTrial:
         defn, conn = self.defn, self.conn
         started = now()
         params = {**defn.fixed(), **handle.params}
@@ -169,19 +169,19 @@ class StudyWorker:
             config = trial_config(defn, handle.params)
         except Exception as exc:  # noqa: BLE001 - a bad sample fails the trial, not the study
             err = f"{type(exc).__name__}: {exc}"
-            self.engine.tell(handle, "failed", attrs={"error": err})
-            t = EngineTrial(handle.number, "failed", params, started=started, finished=now(),
-                            attrs={**self._attrs(None), "error": err})
+            self.tuner.tell(handle, "failed", attrs={"error": err})
+            t = TunerTrial(handle.number, "failed", params, started=started, finished=now(),
+                           attrs={**self._attrs(None), "error": err})
             with write_tx(conn):
-                mirror_upsert(conn, self.row["id"], t, None)
+                mirror_trial(conn, self.row.id, t, None)
             return t
-        exp_id = self.row["trials_experiment_id"]
+        exp_id = self.row.trials_experiment_id
         with write_tx(conn):
             run_id, _ = insert_run(conn, exp_id, config, "running", "study", pid=os.getpid())
             attrs = self._attrs(run_id)
-            running = EngineTrial(handle.number, "running", params, started=started,
-                                  attrs=attrs)
-            mirror_upsert(conn, self.row["id"], running, run_id)
+            running = TunerTrial(handle.number, "running", params, started=started,
+                                 attrs=attrs)
+            mirror_trial(conn, self.row.id, running, run_id)
         writer = self._metric_writer(run_id)
         n_trials = defn.settings.n_trials
 
@@ -193,14 +193,14 @@ class StudyWorker:
 
         reporter = TrialReporter(
             self._conn("poll"), writer, run_id, self.settings.run_dir(run_id),
-            defn.settings.objective, lambda step, v: self.engine.report(handle, step, v),
+            defn.settings.objective, lambda step, v: self.tuner.report(handle, step, v),
             self.stopping, on_progress, poller=self._poller)
         reporter.stop_grace_s = self.settings.cancel_grace_s  # the same grace as a train job
         old_env = os.environ.get("LABDECK_RUN_ID")
         os.environ["LABDECK_RUN_ID"] = str(run_id)
         error = None
         result: Any = None
-        print(f"labdeck: study {self.row['name']} trial {handle.number} run {run_id}"
+        print(f"labdeck: study {self.row.name} trial {handle.number} run {run_id}"
               f" params {params}", flush=True)
         try:
             result = self.adapter.train(config, reporter)
@@ -236,16 +236,16 @@ class StudyWorker:
         else:
             state, run_status = "complete", "completed"
         # a pruned trial's note goes to labdeck's mirror only (one storage write less per
-        # trial); mirror_upsert keeps it when a sweep re-mirrors the trial from the engine
-        self.engine.tell(handle, state, value if state == "complete" else None,
+        # trial); the mirror keeps it when a sweep re-mirrors the trial from the tuner
+        self.tuner.tell(handle, state, value if state == "complete" else None,
                          end_attrs if state == "failed" else None)
-        final = EngineTrial(handle.number, state, params,
-                            value=value if state != "failed" else None,
-                            intermediate=list(enumerate(reporter.values)), started=started,
-                            finished=now(), attrs={**attrs, **end_attrs})
+        final = TunerTrial(handle.number, state, params,
+                           value=value if state != "failed" else None,
+                           intermediate=list(enumerate(reporter.values)), started=started,
+                           finished=now(), attrs={**attrs, **end_attrs})
         with write_tx(conn):
             finish_run(conn, run_id, run_status, end_attrs.get("error"), tx=False)
-            mirror_upsert(conn, self.row["id"], final, run_id)
+            mirror_trial(conn, self.row.id, final, run_id)
         print(f"labdeck: trial {handle.number} {state}"
               + (f" value={value}" if state == "complete" else "")
               + (f" ({end_attrs['error']})" if end_attrs.get("error") else ""), flush=True)
@@ -261,7 +261,7 @@ def _spawn_worker(settings: Settings, study: str, index: int) -> subprocess.Pope
     env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
     env["PYTHONUNBUFFERED"] = "1"
     return subprocess.Popen(
-        [sys.executable, "-m", "engine.studies.worker", "--home", str(settings.home),
+        [sys.executable, "-m", "engine.studies.worker_process", "--home", str(settings.home),
          "--index", str(index), study], stdin=subprocess.DEVNULL, env=env)
 
 
@@ -269,8 +269,8 @@ def run_study_job(conn, job: dict[str, Any], job_id: int, reporter: Any) -> dict
     """Job type "study" (engine/jobtypes.py): params {"study": NAME}."""
     settings = load_settings(os.environ.get("LABDECK_HOME"))
     name = job["params"]["study"]
-    row = load_row(conn, name)
-    workers = int(row["settings"].get("workers") or 1)
+    row = data.get_study(conn, name)
+    workers = int(row.settings.get("workers") or 1)
     children = [_spawn_worker(settings, name, i) for i in range(1, workers)]
     lock = threading.Lock()
 
@@ -290,8 +290,8 @@ def run_study_job(conn, job: dict[str, Any], job_id: int, reporter: Any) -> dict
         for p in children:
             p.wait()
     out["workers"] = workers
-    row = load_row(conn, name)
-    out["status"] = row["status"]
-    if row["status"] == "completed":
+    row = data.get_study(conn, name)
+    out["status"] = row.status
+    if row.status == "completed":
         reporter.progress(1.0, "study completed")
     return out

@@ -1,6 +1,6 @@
 """A study's search space: each parameter fixed or searched (float, int, categorical).
 
-Spaces are plain JSON-able dicts on disk (``ParamSpec.to_json``) so every search engine, the
+Spaces are plain JSON-able dicts on disk (``ParamSpec.to_json``) so every tuner, the
 labdeck tables and the Optuna study's user attributes hold the same description. An invalid
 space is refused here, before anything runs, with an error naming the parameter.
 """

@@ -1,8 +1,8 @@
 """A study's settings (how many trials, how each trial trains, how it is judged) and the full
 definition a worker needs to run trials: adapter, base config, space, settings.
 
-The definition is JSON so it can live both in labdeck's ``studies`` table and in the search
-engine's own storage, which lets a worker on another machine join with only a storage URL.
+The definition is JSON so it can live both in labdeck's ``studies`` table and in the tuner's
+own storage, which lets a worker on another machine join with only a storage URL.
 """
 
 from __future__ import annotations
@@ -29,8 +29,8 @@ class StudySettings:
     pruner: str = "none"
     timeout_s: float | None = None
     workers: int = 1
-    engine: str = "optuna"
-    storage: str | None = None  # None: the engine's labdeck-managed default
+    tuner: str = "optuna"
+    storage: str | None = None  # None: the tuner's labdeck-managed default
     seed: int | None = None
 
     def to_json(self) -> dict[str, Any]:
@@ -39,6 +39,8 @@ class StudySettings:
     @classmethod
     def from_json(cls, d: Mapping[str, Any]) -> StudySettings:
         names = cls.__dataclass_fields__
+        if "engine" in d and "tuner" not in d:  # written before the tuner had its own name
+            d = {**d, "tuner": d["engine"]}
         return cls(**{k: v for k, v in d.items() if k in names})
 
     def validate(self) -> StudySettings:

@@ -1,6 +1,6 @@
 """The scheduler's cheap sweep for study trials whose worker died on this host.
 
-One indexed query per reconcile; the search engine (and so Optuna) is opened only when a
+One indexed query per reconcile; the tuner (and so Optuna) is opened only when a
 mirrored running trial's worker pid is dead, so an idle scheduler pays nothing for studies.
 """
 
@@ -8,28 +8,27 @@ from __future__ import annotations
 
 import sqlite3
 
+from ..data import studies as data
 from ..records import HOST, pid_alive
 from ..settings import Settings
 
 
 def dead_trial_studies(conn: sqlite3.Connection) -> list[str]:
-    rows = conn.execute(
-        "SELECT s.name, t.pid FROM trials t JOIN studies s ON s.id=t.study_id"
-        " WHERE t.state='running' AND t.host=?", (HOST,)).fetchall()
-    return sorted({name for name, pid in rows if pid and not pid_alive(pid)})
+    return sorted({t.study for t in data.running_trials_on(conn, HOST)
+                   if t.pid and not pid_alive(t.pid)})
 
 
 def sweep_dead_trials(conn: sqlite3.Connection, settings: Settings) -> list[str]:
-    """Fail (in the engine and the mirror) trials whose worker died; returns study names."""
+    """Fail (in the tuner and the mirror) trials whose worker died; returns study names."""
     names = dead_trial_studies(conn)
     if names:
-        from .records import load_row, open_engine, sweep
+        from .mirror import open_tuner, sweep
 
         for name in names:
-            row = load_row(conn, name)
-            engine = open_engine(row, settings.home)
+            row = data.get_study(conn, name)
+            tuner = open_tuner(row, settings.home)
             try:
-                sweep(conn, row, engine, settings.home)
+                sweep(conn, row, tuner, settings.home)
             finally:
-                engine.close()
+                tuner.close()
     return names

@@ -1,5 +1,5 @@
 """The Reporter a trial's adapter trains with: metrics go to the trial's labdeck run; each new
-value of the objective is reported to the search engine (so its pruner can act), and a prune
+value of the objective is reported to the tuner (so its pruner can act), and a prune
 or a study cancel makes ``should_stop()`` true.
 
 An objective logged through ``log`` (an in-process adapter, or a script's JSON lines) is
@@ -20,6 +20,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from ..data import metrics
 from ..metric_writer import MetricWriter
 from ..paths import checkpoint_file, record_checkpoint
 from ..records import decode_value
@@ -103,16 +104,12 @@ class TrialReporter:
         if self._direct or self._closed:
             return
         if self._key_id is None:
-            row = self.conn.execute("SELECT id FROM metric_keys WHERE run_id=? AND key=?",
-                                    (self.run_id, self.objective)).fetchone()
-            if row is None:
+            self._key_id = metrics.key_id(self.conn, self.run_id, self.objective)
+            if self._key_id is None:
                 return
-            self._key_id = row[0]
-        rows = self.conn.execute(
-            "SELECT id, value FROM metrics WHERE key_id=? AND id>? ORDER BY id",
-            (self._key_id, self._cursor)).fetchall()
-        for mid, value in rows:
-            self._cursor = mid
+        for point_id, _step, value, _wall, _epoch in metrics.key_points_after(
+                self.conn, self._key_id, self._cursor, limit=10_000):
+            self._cursor = point_id
             self._take(decode_value(value))
 
     def close(self) -> dict[str, Any]:

@@ -70,7 +70,7 @@ async def test_create_invalid_then_fix_run_and_promote(home):
         lr = param_row(form, "lr")
         form.query_one("#study-name", Input).value = "lr-search"
         form.query_one("#set-n_trials", Input).value = "4"
-        form.query_one("#set-engine", Select).value = "random"
+        form.query_one("#set-tuner", Select).value = "random"
         # min >= max: flagged inline (the engine's reason) while typing, and on create
         set_range(lr, "0.1", "0.001", log=True)
         err = lr.query_one(".perror", Static)
@@ -93,7 +93,7 @@ async def test_create_invalid_then_fix_run_and_promote(home):
         screen = app.screen
         assert screen.study.space["lr"] == {"kind": "float", "low": 0.001, "high": 0.1,
                                             "log": True}
-        assert screen.study.n_trials == 4 and screen.study.engine == "random"
+        assert screen.study.n_trials == 4 and screen.study.tuner == "random"
         # start it and watch the trials arrive
         await pilot.press("s")
         await wait_for(pilot, lambda: screen.trials, timeout=60, what="first trial row")
@@ -138,7 +138,7 @@ async def test_form_flags_settings_and_empty_choices(home):
         await wait_for(pilot, lambda: "empty choices" in text_of(err), what="empty choices")
         steps.query_one(".p-choices", Input).value = "20,40"
         await wait_for(pilot, lambda: not steps.has_class("invalid"))
-        form.query_one("#set-engine", Select).value = "random"
+        form.query_one("#set-tuner", Select).value = "random"
         form.query_one("#set-pruner", Select).value = "median"  # random does not prune
         form.query_one("#set-n_trials", Input).value = "two"
         await pilot.press("ctrl+s")
@@ -154,7 +154,7 @@ async def test_form_flags_settings_and_empty_choices(home):
     async with Engine.session(home) as engine:
         study = await engine.get_study("toy-study")
         assert study.space["steps"] == {"kind": "categorical", "choices": [20, 40]}
-        assert study.n_trials == 2 and study.engine == "random"
+        assert study.n_trials == 2 and study.tuner == "random"
 
 
 @pytest.mark.slow
@@ -165,7 +165,7 @@ async def test_cancel_with_confirm_then_resume(home, monkeypatch):
             "command": TOY.replace("--sleep 0", "--sleep 0.02"), "cwd": str(REPO),
             "lr": 0.01, "steps": 5000}, objective="val/loss", direction="minimize")
         await engine.create_study("slow-study", "slow", {"lr": "1e-3:1e-1:log"}, n_trials=3,
-                                  engine="random")
+                                  tuner="random")
     app = LabdeckApp(home=home, scheduler=True, poll_s=0.2)
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.press("T")
@@ -178,7 +178,9 @@ async def test_cancel_with_confirm_then_resume(home, monkeypatch):
         await pilot.press("s")
         await wait_for(pilot, lambda: screen.study.counts["running"] == 1, timeout=60,
                        what="a trial running")
-        assert "1 running" in str(screen.query_one("#study-progress").render())
+        # the progress line is drawn once the trials are read too (a second engine call)
+        await wait_for(pilot, lambda: "1 running" in str(
+            screen.query_one("#study-progress").render()), what="progress drawn")
         await pilot.press("x")
         await pilot.press("y")
         await wait_for(pilot, lambda: screen.study.status in ("cancelled", "stopped")

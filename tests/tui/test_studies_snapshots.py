@@ -1,5 +1,5 @@
 """Snapshots of the Studies area (list and detail, 80x24 and 120x40) on seeded studies: fixed
-trial values, states and timestamps written through the engine's sync records helpers, with
+trial values, states and timestamps written through the studies mirror helper, with
 the TUI clock frozen. Also: the detail collapses into tabs at 80x24 and stays usable."""
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from textual.widgets import DataTable, TabbedContent
 
 from engine.api import Engine
 from engine.schema import connect_sync, write_tx
-from engine.studies.base import EngineTrial
-from engine.studies.records import mirror_upsert
+from engine.studies.mirror import mirror_trial
+from engine.studies.tuner import TunerTrial
 from tui.app import LabdeckApp
 from tui.screens.studies import StudiesScreen
 from tui.screens.study_detail import StudyDetailScreen
@@ -34,7 +34,7 @@ def _value(lr: float, steps: int, seed: int) -> float:
     return round(0.12 + 0.35 * (math.log10(lr) + 1.7) ** 2 + 4.0 / steps + 0.01 * seed, 4)
 
 
-def _trials(n: int, running: int | None = None) -> list[EngineTrial]:
+def _trials(n: int, running: int | None = None) -> list[TunerTrial]:
     out = []
     t0 = FROZEN_NOW - 3600
     for i in range(n):
@@ -49,7 +49,7 @@ def _trials(n: int, running: int | None = None) -> list[EngineTrial]:
             state, value, inter, attrs = "failed", None, [], {"error": "exit code 1"}
         elif i == running:
             state, value, inter = "running", None, inter[:1]
-        out.append(EngineTrial(i, state, {"lr": lr, "steps": steps, "seed": seed}, value,
+        out.append(TunerTrial(i, state, {"lr": lr, "steps": steps, "seed": seed}, value,
                                inter, start, None if state == "running" else start + 40 + i,
                                attrs))
     return out
@@ -62,12 +62,12 @@ async def _create(home: Path) -> None:
                                         "steps": 30, "seed": 0},
                                        objective="val/loss", direction="minimize")
         space = {"lr": "1e-3:1e-1:log", "steps": "20:60", "seed": "0,1"}
-        await engine.create_study("lr-search", "toy-base", space, n_trials=12, engine="random",
+        await engine.create_study("lr-search", "toy-base", space, n_trials=12, tuner="random",
                                   seed=7)
-        await engine.create_study("lr-live", "toy-base", space, n_trials=20, engine="random",
+        await engine.create_study("lr-live", "toy-base", space, n_trials=20, tuner="random",
                                   seed=8, workers=2)
         await engine.create_study("lr-next", "toy-base", {"lr": "1e-4:1e-2:log"}, n_trials=8,
-                                  engine="random")
+                                  tuner="random")
 
 
 def seed_studies(home: Path) -> Path:
@@ -77,9 +77,9 @@ def seed_studies(home: Path) -> Path:
     ids = dict(conn.execute("SELECT name, id FROM studies").fetchall())
     with write_tx(conn):
         for t in _trials(12):
-            mirror_upsert(conn, ids["lr-search"], t, None)
+            mirror_trial(conn, ids["lr-search"], t, None)
         for t in _trials(6, running=4):
-            mirror_upsert(conn, ids["lr-live"], t, None)
+            mirror_trial(conn, ids["lr-live"], t, None)
         conn.execute("UPDATE studies SET status='completed', importance=?, created=?, updated=?"
                      " WHERE name='lr-search'",
                      (json.dumps({"lr": 0.74, "steps": 0.21, "seed": 0.05}),

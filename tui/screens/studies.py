@@ -16,7 +16,7 @@ from .study_actions import StudyActions
 from .study_detail import StudyDetailScreen
 from .study_format import best_text, state_text, trials_text
 
-COLUMNS = ("name", "state", "trials", "best", "updated", "adapter", "engine")
+COLUMNS = ("name", "state", "trials", "best", "updated", "adapter", "tuner")
 
 
 class StudiesScreen(StudyActions, AreaScreen):
@@ -58,7 +58,7 @@ class StudiesScreen(StudyActions, AreaScreen):
         table.clear()
         for s in self.studies:
             table.add_row(s.name, state_text(s.status), trials_text(s), best_text(s),
-                          fmt_age(s.updated), s.adapter, s.engine, key=s.name)
+                          fmt_age(s.updated), s.adapter, s.tuner, key=s.name)
         names = [s.name for s in self.studies]
         if current in names:
             table.move_cursor(row=names.index(current))

@@ -23,7 +23,7 @@ from ..widgets.study_param_row import ParamRow
 from .base import EngineModal
 
 # (key passed to create_study, label, parser); None parses to "not set"
-SETTINGS = (("n_trials", "trials", int), ("engine", "engine", str),
+SETTINGS = (("n_trials", "trials", int), ("tuner", "tuner", str),
             ("search_epochs", "epochs/trial", int), ("subset_ratio", "subset ratio", float),
             ("pruner", "pruner", str), ("direction", "direction", str),
             ("objective", "objective", str), ("timeout_s", "timeout (s)", float),
@@ -136,14 +136,14 @@ class StudyForm(EngineModal):
         objective = exp.objective or (cls.default_objective[0] if cls.default_objective else "")
         direction = exp.direction or (cls.default_objective[1] if cls.default_objective
                                       else "minimize")
-        engines = self.engine.search_engines()
-        initial = {"n_trials": "20", "engine": "optuna" if "optuna" in engines else engines[0],
+        tuners = self.engine.tuner_names()
+        initial = {"n_trials": "20", "tuner": "optuna" if "optuna" in tuners else tuners[0],
                    "search_epochs": "1" if cls.epochs_key else "", "subset_ratio": "",
                    "pruner": "none", "direction": direction, "objective": objective or "",
                    "timeout_s": "", "workers": "1"}
         cells = []
         for key, label, _ in SETTINGS:
-            choices = engines if key == "engine" else CHOICES.get(key)
+            choices = tuners if key == "tuner" else CHOICES.get(key)
             if choices:
                 widget: Any = Select([(c, c) for c in choices], value=initial[key],
                                      allow_blank=False, compact=True, id=f"set-{key}")

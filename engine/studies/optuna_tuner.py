@@ -1,4 +1,4 @@
-"""Optuna as a labdeck search engine: TPE sampling, median / hyperband pruning, any Optuna
+"""Optuna as a labdeck tuner: TPE sampling, median / hyperband pruning, any Optuna
 storage (labdeck's default: ``sqlite:///<home>/studies/optuna.db``), so ``optuna-dashboard``
 and ``optuna.load_study`` see exactly the trials labdeck ran.
 
@@ -25,17 +25,9 @@ from typing import Any
 import optuna
 from optuna.trial import TrialState
 
-from .base import BaseSearchEngine, EngineTrial, TrialHandle, count_slots
-from .optuna_storage import (  # noqa: F401 - GRACE_S, HEARTBEAT_S, _serialize_sqlite: bench
-    GRACE_S,
-    HEARTBEAT_S,
-    TRIAL_ATTR,
-    Heartbeat,
-    SlotTokens,
-    _serialize_sqlite,
-    open_storage,
-)
+from .optuna_storage import TRIAL_ATTR, Heartbeat, SlotTokens, open_storage
 from .space import ParamSpec
+from .tuner import BaseTuner, TrialHandle, TunerTrial, count_slots
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
@@ -61,7 +53,7 @@ def suggest(trial: optuna.Trial, name: str, p: ParamSpec) -> Any:
     raise ValueError(f"parameter kind {p.kind!r} is not searched")
 
 
-class OptunaEngine(BaseSearchEngine):
+class OptunaTuner(BaseTuner):
     name = "optuna"
     description = "Optuna TPE sampler; pruners none / median / hyperband; any Optuna storage"
 
@@ -82,8 +74,8 @@ class OptunaEngine(BaseSearchEngine):
         return f"sqlite:///{Path(home) / 'studies' / 'optuna.db'}"
 
     @classmethod
-    def load_definition(cls, storage: str, engine_study: str) -> dict[str, Any] | None:
-        study = optuna.load_study(study_name=engine_study, storage=open_storage(storage))
+    def load_definition(cls, storage: str, tuner_study: str) -> dict[str, Any] | None:
+        study = optuna.load_study(study_name=tuner_study, storage=open_storage(storage))
         return study.user_attrs.get(DEF_ATTR)
 
     # -- study ---------------------------------------------------------------------------
@@ -107,13 +99,13 @@ class OptunaEngine(BaseSearchEngine):
     @property
     def _study_id(self) -> int:
         if self._sid is None:
-            self._sid = self._storage.get_study_id_from_name(self.engine_study)
+            self._sid = self._storage.get_study_id_from_name(self.tuner_study)
         return self._sid
 
     @property
     def study(self) -> optuna.Study:
         if self._study is None:
-            self._study = optuna.load_study(study_name=self.engine_study, storage=self._storage,
+            self._study = optuna.load_study(study_name=self.tuner_study, storage=self._storage,
                                             sampler=self._sampler(), pruner=self._pruner())
         return self._study
 
@@ -124,11 +116,11 @@ class OptunaEngine(BaseSearchEngine):
 
     @property
     def slots_study(self) -> str:
-        return f"{self.engine_study}{SLOTS_SUFFIX}"
+        return f"{self.tuner_study}{SLOTS_SUFFIX}"
 
     def create(self) -> None:
         self._study = optuna.create_study(
-            study_name=self.engine_study, storage=self._storage, sampler=self._sampler(),
+            study_name=self.tuner_study, storage=self._storage, sampler=self._sampler(),
             pruner=self._pruner(), direction=self.definition.settings.direction,
             load_if_exists=True)
         self._study.set_user_attr(DEF_ATTR, {**self.definition.to_json(),
@@ -136,7 +128,7 @@ class OptunaEngine(BaseSearchEngine):
         self._study.set_user_attr("labdeck:slots_study", self.slots_study)
         slots = optuna.create_study(study_name=self.slots_study, storage=self._storage,
                                     load_if_exists=True)
-        slots.set_user_attr("labdeck:slots_of", self.engine_study)
+        slots.set_user_attr("labdeck:slots_of", self.tuner_study)
         self.ensure_slots(self.definition.settings.n_trials)
 
     def ensure_slots(self, n_trials: int) -> int:
@@ -206,12 +198,12 @@ class OptunaEngine(BaseSearchEngine):
             return self._study.get_trials(deepcopy=False, states=states)
         return self._storage.get_all_trials(self._study_id, deepcopy=False, states=states)
 
-    def trials(self) -> list[EngineTrial]:
+    def trials(self) -> list[TunerTrial]:
         return [self._record(t) for t in self._frozen()]
 
     @staticmethod
-    def _record(t: Any) -> EngineTrial:
-        return EngineTrial(
+    def _record(t: Any) -> TunerTrial:
+        return TunerTrial(
             number=t.number, state=_STATE[t.state], params=dict(t.params),
             value=t.value if t.state in (TrialState.COMPLETE, TrialState.PRUNED) else None,
             intermediate=sorted((int(k), float(v)) for k, v in t.intermediate_values.items()),
@@ -234,7 +226,7 @@ class OptunaEngine(BaseSearchEngine):
         except UpdateFinishedTrialError:
             return False
 
-    def running_trials(self) -> list[EngineTrial]:
+    def running_trials(self) -> list[TunerTrial]:
         return [self._record(t) for t in self._frozen((TrialState.RUNNING,))]
 
     def fail_stale(self) -> list[int]:
@@ -255,7 +247,7 @@ class OptunaEngine(BaseSearchEngine):
     def stop_requested(self) -> bool:
         return bool(self._storage.get_study_user_attrs(self._study_id).get(STOP_ATTR))
 
-    def importance(self, trials: list[EngineTrial] | None = None) -> dict[str, float]:
+    def importance(self, trials: list[TunerTrial] | None = None) -> dict[str, float]:
         searched = self.definition.searched
         if trials is None:  # read once, for both the check and the fallback
             trials = self.trials()

@@ -1,6 +1,7 @@
-"""A study worker outside the job system: ``python -m engine.studies.worker --home H STUDY``
-(what ``labdeck study worker`` and a study job's extra workers run). SIGTERM / SIGINT stop the
-running trial (recorded failed, ``cancelled``) and end the loop."""
+"""A study worker outside the job system, as a process of its own:
+``python -m engine.studies.worker_process --home H STUDY`` (what ``labdeck study worker`` and a
+study job's extra workers run). SIGTERM / SIGINT stop the running trial (recorded failed,
+``cancelled``) and end the loop."""
 
 from __future__ import annotations
 
@@ -31,7 +32,7 @@ def run_worker(settings: Settings, study: str, index: int = 0,
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m engine.studies.worker")
+    p = argparse.ArgumentParser(prog="python -m engine.studies.worker_process")
     p.add_argument("--home")
     p.add_argument("--index", type=int, default=0)
     p.add_argument("study")

@@ -16,8 +16,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .base import BaseSearchEngine, EngineTrial, TrialHandle, count_slots
 from .space import ParamSpec
+from .tuner import BaseTuner, TrialHandle, TunerTrial, count_slots
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS rstudies (
@@ -58,7 +58,7 @@ def sample(p: ParamSpec, rng: random.Random) -> Any:
     return rng.uniform(lo, hi)
 
 
-class RandomEngine(BaseSearchEngine):
+class RandomTuner(BaseTuner):
     name = "random"
     description = "uniform / log-uniform random search; no Optuna needed; no pruning"
     supports_pruning = False
@@ -66,7 +66,7 @@ class RandomEngine(BaseSearchEngine):
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
         if not self.storage.startswith("sqlite:///"):
-            raise ValueError(f"the random engine stores studies in sqlite:///PATH, got "
+            raise ValueError(f"the random tuner stores studies in sqlite:///PATH, got "
                              f"{self.storage!r}")
         self._conn = _connect(self.storage)
 
@@ -75,11 +75,11 @@ class RandomEngine(BaseSearchEngine):
         return f"sqlite:///{Path(home) / 'studies' / 'random.db'}"
 
     @classmethod
-    def load_definition(cls, storage: str, engine_study: str) -> dict[str, Any] | None:
+    def load_definition(cls, storage: str, tuner_study: str) -> dict[str, Any] | None:
         conn = _connect(storage)
         try:
             row = conn.execute("SELECT definition FROM rstudies WHERE name=?",
-                               (engine_study,)).fetchone()
+                               (tuner_study,)).fetchone()
         finally:
             conn.close()
         return json.loads(row[0]) if row else None
@@ -96,7 +96,7 @@ class RandomEngine(BaseSearchEngine):
 
     def create(self) -> None:
         self._tx("INSERT OR IGNORE INTO rstudies(name, definition) VALUES (?,?)",
-                 (self.engine_study, json.dumps(self.definition.to_json())))
+                 (self.tuner_study, json.dumps(self.definition.to_json())))
         self.ensure_slots(self.definition.settings.n_trials)
 
     def ensure_slots(self, n_trials: int) -> int:
@@ -104,10 +104,10 @@ class RandomEngine(BaseSearchEngine):
         try:
             missing = n_trials - count_slots(self.trials())
             top = self._conn.execute("SELECT COALESCE(MAX(number), -1) FROM rtrials WHERE study=?",
-                                     (self.engine_study,)).fetchone()[0]
+                                     (self.tuner_study,)).fetchone()[0]
             for i in range(max(0, missing)):
                 self._conn.execute("INSERT INTO rtrials(study, number, state) VALUES (?,?,?)",
-                                   (self.engine_study, top + 1 + i, "waiting"))
+                                   (self.tuner_study, top + 1 + i, "waiting"))
         except BaseException:
             self._conn.execute("ROLLBACK")
             raise
@@ -119,7 +119,7 @@ class RandomEngine(BaseSearchEngine):
         try:
             row = self._conn.execute(
                 "SELECT MIN(number) FROM rtrials WHERE study=? AND state='waiting'",
-                (self.engine_study,)).fetchone()
+                (self.tuner_study,)).fetchone()
             number = row[0] if row else None
             if number is None:
                 self._conn.execute("COMMIT")
@@ -130,7 +130,7 @@ class RandomEngine(BaseSearchEngine):
             self._conn.execute(
                 "UPDATE rtrials SET state='running', params=?, started=?, attrs=?"
                 " WHERE study=? AND number=?",
-                (json.dumps(params), time.time(), json.dumps(attrs), self.engine_study, number))
+                (json.dumps(params), time.time(), json.dumps(attrs), self.tuner_study, number))
         except BaseException:
             self._conn.execute("ROLLBACK")
             raise
@@ -139,50 +139,50 @@ class RandomEngine(BaseSearchEngine):
 
     def report(self, handle: TrialHandle, step: int, value: float) -> bool:
         row = self._conn.execute("SELECT intermediate FROM rtrials WHERE study=? AND number=?",
-                                 (self.engine_study, handle.number)).fetchone()
+                                 (self.tuner_study, handle.number)).fetchone()
         inter = dict(json.loads(row[0]))
         inter[str(step)] = float(value)
         pairs = sorted((int(k), v) for k, v in inter.items())
         self._tx("UPDATE rtrials SET intermediate=? WHERE study=? AND number=?",
-                 (json.dumps(pairs), self.engine_study, handle.number))
+                 (json.dumps(pairs), self.tuner_study, handle.number))
         return False
 
     def tell(self, handle: TrialHandle, state: str, value: float | None = None,
              attrs: dict[str, Any] | None = None) -> None:
         row = self._conn.execute("SELECT attrs FROM rtrials WHERE study=? AND number=?",
-                                 (self.engine_study, handle.number)).fetchone()
+                                 (self.tuner_study, handle.number)).fetchone()
         merged = {**json.loads(row[0] or "{}"), **(attrs or {})}
         self._tx("UPDATE rtrials SET state=?, value=?, finished=?, attrs=?"
                  " WHERE study=? AND number=? AND state='running'",
                  (state, value if state != "failed" else None, time.time(), json.dumps(merged),
-                  self.engine_study, handle.number))
+                  self.tuner_study, handle.number))
 
-    def trials(self) -> list[EngineTrial]:
+    def trials(self) -> list[TunerTrial]:
         rows = self._conn.execute(
             "SELECT number, state, params, value, intermediate, started, finished, attrs"
-            " FROM rtrials WHERE study=? ORDER BY number", (self.engine_study,)).fetchall()
-        return [EngineTrial(number=r[0], state=r[1], params=json.loads(r[2]), value=r[3],
+            " FROM rtrials WHERE study=? ORDER BY number", (self.tuner_study,)).fetchall()
+        return [TunerTrial(number=r[0], state=r[1], params=json.loads(r[2]), value=r[3],
                             intermediate=[(int(s), float(v)) for s, v in json.loads(r[4])],
                             started=r[5], finished=r[6], attrs=json.loads(r[7] or "{}"))
                 for r in rows]
 
     def fail_trial(self, number: int, attrs: dict[str, Any]) -> bool:
         row = self._conn.execute("SELECT attrs FROM rtrials WHERE study=? AND number=?",
-                                 (self.engine_study, number)).fetchone()
+                                 (self.tuner_study, number)).fetchone()
         if row is None:
             return False
         merged = {**json.loads(row[0] or "{}"), **attrs}
         cur = self._tx("UPDATE rtrials SET state='failed', finished=?, attrs=?"
                        " WHERE study=? AND number=? AND state='running'",
-                       (time.time(), json.dumps(merged), self.engine_study, number))
+                       (time.time(), json.dumps(merged), self.tuner_study, number))
         return cur.rowcount > 0
 
     def set_stop(self, flag: bool) -> None:
-        self._tx("UPDATE rstudies SET stop=? WHERE name=?", (int(flag), self.engine_study))
+        self._tx("UPDATE rstudies SET stop=? WHERE name=?", (int(flag), self.tuner_study))
 
     def stop_requested(self) -> bool:
         row = self._conn.execute("SELECT stop FROM rstudies WHERE name=?",
-                                 (self.engine_study,)).fetchone()
+                                 (self.tuner_study,)).fetchone()
         return bool(row and row[0])
 
     def close(self) -> None:

@@ -1,13 +1,15 @@
-"""The search-engine plugin contract (``BaseSearchEngine``) and the records it hands back.
+"""The tuner plugin contract (``BaseTuner``) and the records it hands back.
 
-A search engine owns a study's trials in its own storage (Optuna: an RDB or journal URL;
-random: a small SQLite file). labdeck talks to it through this interface only: the runner
-claims a trial (``ask``), reports the objective per epoch (``report``, which answers "prune?")
-and ends it (``tell``); screens read labdeck's mirror tables, filled from ``trials()``.
+A tuner is a study's search back end: it samples each trial's params and owns the study's
+trials in its own storage (Optuna: an RDB or journal URL; random: a small SQLite file).
+labdeck talks to it through this interface only: the runner claims a trial (``ask``), reports
+the objective per epoch (``report``, which answers "prune?") and ends it (``tell``); screens
+read labdeck's mirror tables, filled from ``trials()``. Tuners are plugins: the
+``labdeck.tuners`` entry-point group names them (``tuner_registry``).
 
-Counting rule: a study has exactly ``n_trials`` trial slots. A study's engine creates them up
+Counting rule: a study has exactly ``n_trials`` trial slots. A study's tuner creates them up
 front (``ensure_slots``), and ``ask`` only ever claims an existing slot, atomically in the
-engine's storage, so k workers on one study make exactly ``n_trials`` trials and never run one
+tuner's storage, so k workers on one study make exactly ``n_trials`` trials and never run one
 twice. A trial interrupted by cancel is marked failed with ``cancelled`` and does not use up
 a slot: starting the study again adds a fresh one.
 """
@@ -28,8 +30,8 @@ FINISHED = ("complete", "pruned", "failed")
 
 
 @dataclass
-class EngineTrial:
-    """One trial as the engine stores it (engine-agnostic)."""
+class TunerTrial:
+    """One trial as the tuner stores it (tuner-agnostic)."""
 
     number: int
     state: str  # one of STATES
@@ -51,22 +53,22 @@ class TrialHandle:
 
     number: int
     params: dict[str, Any]
-    native: Any = None  # the engine's own trial object
+    native: Any = None  # the tuner's own trial object
 
 
-class BaseSearchEngine(ABC):
-    """One study in one search engine's storage. Instances are per process (not shared)."""
+class BaseTuner(ABC):
+    """One study in one tuner's storage. Instances are per process (not shared)."""
 
     name: ClassVar[str]
     description: ClassVar[str] = ""
     supports_pruning: ClassVar[bool] = True
 
     def __init__(self, definition: StudyDefinition, storage: str, home: Path,
-                 engine_study: str, worker_index: int = 0):
+                 tuner_study: str, worker_index: int = 0):
         self.definition = definition
         self.storage = storage
         self.home = Path(home)
-        self.engine_study = engine_study
+        self.tuner_study = tuner_study  # the study's name inside the storage
         self.worker_index = worker_index
 
     # -- storage -------------------------------------------------------------------------
@@ -78,7 +80,7 @@ class BaseSearchEngine(ABC):
 
     @classmethod
     @abstractmethod
-    def load_definition(cls, storage: str, engine_study: str) -> dict[str, Any] | None:
+    def load_definition(cls, storage: str, tuner_study: str) -> dict[str, Any] | None:
         """The study definition stored with the study (for a worker joining from elsewhere)."""
 
     @abstractmethod
@@ -105,7 +107,7 @@ class BaseSearchEngine(ABC):
         """End a trial: state complete (with value), pruned or failed."""
 
     @abstractmethod
-    def trials(self) -> list[EngineTrial]:
+    def trials(self) -> list[TunerTrial]:
         ...
 
     @abstractmethod
@@ -128,12 +130,12 @@ class BaseSearchEngine(ABC):
         """Trials still to be claimed by some worker."""
         return sum(1 for t in self.trials() if t.state == "waiting")
 
-    def running_trials(self) -> list[EngineTrial]:
+    def running_trials(self) -> list[TunerTrial]:
         return [t for t in self.trials() if t.state == "running"]
 
     def fail_stale(self) -> list[int]:
         """Fail running trials whose worker is gone. Base rule: a trial started on this host
-        whose worker pid is dead. Engines may add heartbeat-based rules for other hosts."""
+        whose worker pid is dead. Tuners may add heartbeat-based rules for other hosts."""
         failed = []
         for t in self.running_trials():
             pid, host = t.attrs.get("pid"), t.attrs.get("host")
@@ -142,7 +144,7 @@ class BaseSearchEngine(ABC):
                     failed.append(t.number)
         return failed
 
-    def importance(self, trials: list[EngineTrial] | None = None) -> dict[str, float]:
+    def importance(self, trials: list[TunerTrial] | None = None) -> dict[str, float]:
         from .importance import correlation_importance
 
         done = [t for t in (trials if trials is not None else self.trials())
@@ -153,6 +155,6 @@ class BaseSearchEngine(ABC):
         return None
 
 
-def count_slots(trials: list[EngineTrial]) -> int:
+def count_slots(trials: list[TunerTrial]) -> int:
     """Trials that use up a slot: all but the ones interrupted by cancel."""
     return sum(1 for t in trials if not (t.state == "failed" and t.cancelled))
