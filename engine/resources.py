@@ -1,0 +1,162 @@
+"""What the machine's GPUs are and what runs on them, read through NVML (``nvidia-ml-py``, the
+official bindings, imported as ``pynvml``). No NVML library, no driver or no GPU is a normal
+case: the probe returns no devices and says why, never raises. Fields a device does not
+support (temperature on some boards, power on others) read as None.
+
+This module only observes. Who may use which device (``LABDECK_GPUS``, the foreign-memory
+threshold, sharing) and which job holds which device is the scheduler's business; it fills
+the ``held_by`` / ``usable`` / ``note`` fields of the views built here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+MIB = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class GpuProcess:
+    pid: int
+    used_mb: float | None        # None where the driver does not say
+    job_id: int | None = None    # the labdeck job the process belongs to; None: foreign
+
+
+@dataclass(frozen=True)
+class GpuState:
+    index: int                   # NVML index (PCI bus order, as CUDA_DEVICE_ORDER=PCI_BUS_ID)
+    uuid: str
+    name: str
+    mem_total_mb: float
+    mem_used_mb: float
+    util_pct: float | None
+    temp_c: float | None
+    power_w: float | None
+    processes: tuple[GpuProcess, ...] = ()
+    held_by: tuple[int, ...] = ()  # labdeck jobs the scheduler assigned this device to
+    usable: bool = True            # may the scheduler give it to a job now
+    note: str = ""                 # why not, or anything worth saying ("excluded by LABDECK_GPUS")
+
+    @property
+    def mem_free_mb(self) -> float:
+        return max(0.0, self.mem_total_mb - self.mem_used_mb)
+
+    def foreign_mb(self) -> float:
+        """Memory used by processes that are no labdeck job's."""
+        return sum(p.used_mb or 0.0 for p in self.processes if p.job_id is None)
+
+
+@dataclass(frozen=True)
+class WaitingJob:
+    job_id: int
+    type: str
+    target: str
+    gpus: int
+    reason: str                  # "waiting for 2 free GPUs; 1 free"
+
+
+@dataclass(frozen=True)
+class Resources:
+    """One snapshot for the Resources view, `labdeck gpus` and the header."""
+
+    gpus: tuple[GpuState, ...]
+    waiting: tuple[WaitingJob, ...] = ()
+    nvml: str = "ok"             # "ok", or why there are no devices ("NVML library not found")
+
+    @property
+    def busy(self) -> int:
+        return sum(1 for g in self.gpus if g.held_by)
+
+    @property
+    def total(self) -> int:
+        return len(self.gpus)
+
+
+@dataclass
+class Probe:
+    gpus: list[GpuState] = field(default_factory=list)
+    status: str = "ok"
+
+
+def probe_gpus() -> Probe:
+    """The devices NVML sees, in NVML index order, with their processes. Never raises."""
+    try:
+        import pynvml
+    except ImportError:
+        return Probe(status="nvidia-ml-py not installed")
+    try:
+        pynvml.nvmlInit()
+    except pynvml.NVMLError as exc:
+        return Probe(status=_nvml_reason(pynvml, exc))
+    try:
+        count = pynvml.nvmlDeviceGetCount()
+        out = [_device(pynvml, i) for i in range(count)]
+        return Probe(gpus=out, status="ok" if out else "no GPU")
+    except pynvml.NVMLError as exc:
+        return Probe(status=_nvml_reason(pynvml, exc))
+    finally:
+        try:
+            pynvml.nvmlShutdown()
+        except pynvml.NVMLError:
+            pass
+
+
+def _nvml_reason(pynvml: Any, exc: Exception) -> str:
+    if isinstance(exc, pynvml.NVMLError_LibraryNotFound):
+        return "NVML library not found"
+    if isinstance(exc, pynvml.NVMLError_DriverNotLoaded):
+        return "NVIDIA driver not loaded"
+    return f"NVML error: {exc}"
+
+
+def _device(pynvml: Any, index: int) -> GpuState:
+    h = pynvml.nvmlDeviceGetHandleByIndex(index)
+    mem = pynvml.nvmlDeviceGetMemoryInfo(h)
+    return GpuState(
+        index=index,
+        uuid=_text(pynvml.nvmlDeviceGetUUID(h)),
+        name=_text(pynvml.nvmlDeviceGetName(h)),
+        mem_total_mb=mem.total / MIB,
+        mem_used_mb=mem.used / MIB,
+        util_pct=_optional(pynvml, lambda: float(pynvml.nvmlDeviceGetUtilizationRates(h).gpu)),
+        temp_c=_optional(pynvml, lambda: float(pynvml.nvmlDeviceGetTemperature(
+            h, pynvml.NVML_TEMPERATURE_GPU))),
+        power_w=_optional(pynvml, lambda: pynvml.nvmlDeviceGetPowerUsage(h) / 1000.0),
+        processes=tuple(_processes(pynvml, h)),
+    )
+
+
+def _processes(pynvml: Any, handle: Any) -> list[GpuProcess]:
+    seen: dict[int, GpuProcess] = {}
+    for getter in ("nvmlDeviceGetComputeRunningProcesses",
+                   "nvmlDeviceGetGraphicsRunningProcesses"):
+        fn = getattr(pynvml, getter, None)
+        if fn is None:
+            continue
+        try:
+            procs = fn(handle)
+        except pynvml.NVMLError:
+            continue
+        for p in procs:
+            used = getattr(p, "usedGpuMemory", None)
+            seen.setdefault(int(p.pid), GpuProcess(int(p.pid), used / MIB if used else None))
+    return list(seen.values())
+
+
+def _optional(pynvml: Any, read: Any) -> float | None:
+    try:
+        return read()
+    except pynvml.NVMLError:  # NotSupported and friends: the field is unknown, not an error
+        return None
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def with_jobs(gpus: list[GpuState], pid_jobs: dict[int, int]) -> list[GpuState]:
+    """The same devices with each process tagged by the labdeck job it belongs to
+    (``pid_jobs``: pid -> job id, from the jobs' process trees)."""
+    return [replace(g, processes=tuple(replace(p, job_id=pid_jobs.get(p.pid))
+                                       for p in g.processes)) for g in gpus]
