@@ -36,36 +36,14 @@ def test_headless_cli_imports_no_ui_and_nothing_heavy():
         assert banned not in mods, banned
 
 
-def _cli_imports() -> dict[str, set[str]]:
-    """cli module -> the cli modules it imports, at module or function level."""
-    files = {p.stem: p for p in (ROOT / "cli").glob("*.py")}
-    graph: dict[str, set[str]] = {}
-    for name, path in files.items():
-        found = set()
-        for node in ast.walk(ast.parse(path.read_text())):
-            if isinstance(node, ast.ImportFrom):
-                inside = node.level == 1 or (node.module or "").split(".")[0] == "cli"
-                if inside:
-                    mod = (node.module or "").removeprefix("cli").strip(".")
-                    found |= {mod} if mod else {a.name for a in node.names}
-            elif isinstance(node, ast.Import):
-                found |= {a.name.split(".")[1] for a in node.names
-                          if a.name.startswith("cli.")}
-        graph[name] = {m for m in found if m in files and m != name}
-    return graph
-
-
-def test_cli_modules_import_one_way():
-    graph = _cli_imports()
-    assert graph["main"] >= {"run_cmds", "study_cmds"}, graph  # the walk sees imports at all
-
-    def reaches(start: str, goal: str, seen: set[str]) -> bool:
-        return any(n == goal or (n not in seen and reaches(n, goal, seen | {n}))
-                   for n in graph[start])
-
-    cycles = [m for m in graph if reaches(m, m, {m})]
-    assert not cycles, f"import cycle through {sorted(cycles)}: {graph}"
-    assert {m for m, deps in graph.items() if "main" in deps} == {"__main__"}
+def test_import_contracts_hold():
+    """The layering and no-cycles contracts of pyproject's [tool.importlinter] (the gate runs
+    the same command): cli -> tui -> engine -> adapters, no textual in engine/adapters,
+    adapters by entry point only, no cycle among the modules of any package."""
+    lint = Path(sys.executable).with_name("lint-imports")
+    res = subprocess.run([str(lint), "--no-cache"], cwd=ROOT, capture_output=True, text=True)
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-2000:]
+    assert "BROKEN" not in res.stdout and "KEPT" in res.stdout
 
 
 def test_production_code_never_imports_the_conformance_suite():
