@@ -1,4 +1,4 @@
-"""`labdeck exp ...`: create, list, show and delete experiments; list the adapters."""
+"""`labdeck exp ...`: create, edit, list, show and delete experiments; list the adapters."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from typing import Any
 
 from engine.api import Engine
 
+from .job_control import resources_text
 from .output import clean, emit_json, fmt_age, fmt_duration, fmt_num, say, table
 
 
@@ -24,7 +25,13 @@ def add_parsers(sub, add) -> None:
     p.add_argument("--direction", choices=["minimize", "maximize"])
     p.add_argument("--tag", action="append", default=[])
     p.add_argument("--notes", default="")
+    _resource_options(p, "its jobs ask for (default 0: the CPU)")
     p.set_defaults(func=exp_create)
+    p = add(exp, "edit", "change what an experiment's jobs ask for")
+    p.add_argument("name")
+    _resource_options(p, "its jobs ask for (eval and index jobs: what their run's training"
+                         " job asked)")
+    p.set_defaults(func=exp_edit)
     p = add(exp, "list", "list experiments")
     p.set_defaults(func=exp_list)
     p = add(exp, "show", "show an experiment")
@@ -36,6 +43,12 @@ def add_parsers(sub, add) -> None:
     p.set_defaults(func=exp_delete)
     p = add(exp, "adapters", "list adapters and their config schema")
     p.set_defaults(func=exp_adapters)
+
+
+def _resource_options(p, what: str) -> None:
+    p.add_argument("--gpus", type=int, metavar="N", help=f"GPUs {what}")
+    p.add_argument("--gpu-mem", type=int, metavar="MB", dest="gpu_mem",
+                   help="free memory each of those GPUs must have (0: any)")
 
 
 async def exp_create(args) -> int:
@@ -54,11 +67,23 @@ async def exp_create(args) -> int:
     async with Engine.session(args.home) as engine:
         exp = await engine.create_experiment(
             args.name, args.adapter, config, objective=args.objective, direction=args.direction,
-            tags=args.tag, notes=args.notes)
+            tags=args.tag, notes=args.notes, gpus=args.gpus or 0, gpu_mem_mb=args.gpu_mem)
     if args.json:
         emit_json(exp.to_json())
     else:
         say(f"created experiment {exp.name} (id {exp.id}, adapter {exp.adapter})")
+    return 0
+
+
+async def exp_edit(args) -> int:
+    if args.gpus is None and args.gpu_mem is None:
+        raise ValueError("nothing to change (give --gpus and/or --gpu-mem)")
+    async with Engine.session(args.home) as engine:
+        exp = await engine.update_experiment(args.name, gpus=args.gpus, gpu_mem_mb=args.gpu_mem)
+    if args.json:
+        emit_json(exp.to_json())
+    else:
+        say(f"experiment {exp.name}: jobs ask for {resources_text(exp.gpus, exp.gpu_mem_mb)}")
     return 0
 
 
@@ -89,6 +114,7 @@ async def exp_show(args) -> int:
         return 0
     say(f"{exp.name}  (id {exp.id})  adapter {exp.adapter}")
     say(f"objective: {exp.objective or '-'} ({exp.direction or '-'})  tags: {', '.join(exp.tags)}")
+    say(f"resources: {resources_text(exp.gpus, exp.gpu_mem_mb)}")
     if exp.origin:
         say(f"origin: {exp.origin}")
     say("config:")

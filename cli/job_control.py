@@ -68,6 +68,25 @@ def stalled_for(engine: Engine, item) -> float | None:
     return stalled_seconds(item.last_output, engine.settings.stall_warn_s, time.time())
 
 
+def resources_text(gpus: int, gpu_mem_mb: int | None) -> str:
+    """What a job or an experiment asks for: ``"2 GPUs (>= 20000 MB free each)"``,
+    ``"1 GPU"``, ``"CPU"``."""
+    if not gpus:
+        return "CPU"
+    return f"{gpus} GPU{'' if gpus == 1 else 's'}" + (
+        f" (>= {gpu_mem_mb} MB free each)" if gpu_mem_mb else "")
+
+
+def devices_text(job) -> str:
+    """What a job was given, short: ``"gpu 0,2"``, ``"cpu"``; while queued, what it asks
+    (``"needs 2"``, ``"cpu"``)."""
+    if job.devices:
+        return "gpu " + ",".join(str(i) for i in job.devices)
+    if job.status == "queued":
+        return f"needs {job.gpus}" if job.gpus else "cpu"
+    return "cpu" if job.started is not None else "-"
+
+
 def with_stall(status: str, stalled_s: float | None) -> str:
     """A status as a table shows it: ``running (stalled ...)`` once a job went silent."""
     return f"{status} ({fmt_stalled(stalled_s)})" if stalled_s is not None else status

@@ -4,8 +4,14 @@ from __future__ import annotations
 
 from engine.api import Engine
 
-from .job_control import cancel_and_wait, stalled_for, with_stall
-from .output import clean, emit_json, fmt_duration, say, table
+from .job_control import (
+    cancel_and_wait,
+    devices_text,
+    resources_text,
+    stalled_for,
+    with_stall,
+)
+from .output import clean, emit_json, fmt_age, fmt_duration, say, table
 
 
 def add_parsers(sub, add) -> None:
@@ -29,10 +35,11 @@ async def jobs_list(args) -> int:
     if args.json:
         emit_json([{**j.to_json(), "stalled_s": stalled_for(engine, j)} for j in jobs])
     else:
-        say(table(["id", "type", "target", "status", "progress", "elapsed", "message"],
+        say(table(["id", "type", "target", "status", "devices", "progress", "elapsed",
+                   "message"],
                   [[str(j.id), j.type, j.target, with_stall(j.status, stalled_for(engine, j)),
-                    f"{j.progress * 100:.0f}%",
-                    fmt_duration(j.elapsed), (j.error or j.message)[:50]] for j in jobs]))
+                    devices_text(j), f"{j.progress * 100:.0f}%", fmt_duration(j.elapsed),
+                    (j.error or j.message or j.wait_reason or "")[:60]] for j in jobs]))
     return 0
 
 
@@ -48,6 +55,16 @@ async def jobs_show(args) -> int:
     say(f"job {job.id}  {job.type}  {job.target}  {status}"
         f"  {job.progress * 100:.0f}%")
     say(f"message: {clean(job.message)}")
+    got = ""
+    if job.devices:
+        got = "; given GPU " + ", ".join(str(i) for i in job.devices)
+    elif job.devices is not None:
+        got = "; given the CPU only (CUDA_VISIBLE_DEVICES empty)"
+    when = f" ({fmt_age(job.devices_at)})" if job.devices_at else ""
+    say(f"resources: asks {resources_text(job.gpus, job.gpu_mem_mb)}{got}{when}")
+    if job.resource_note:
+        say(clean(job.resource_note) if job.status == "queued"
+            else f"note: {clean(job.resource_note)}")
     if job.error:
         say(f"error: {job.error}")
     if job.result is not None:

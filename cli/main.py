@@ -36,6 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
         compare_cmd,
         eval_cmds,
         exp_cmds,
+        gpus_cmd,
         jobs_cmds,
         run_cmds,
         search_cmds,
@@ -49,8 +50,8 @@ def build_parser() -> argparse.ArgumentParser:
     _common(parser, top=True)
     parser.set_defaults(func=tui_cmds.tui)
     sub = parser.add_subparsers(dest="cmd", metavar="COMMAND")
-    for module in (serve_cmd, tui_cmds, exp_cmds, run_cmds, jobs_cmds, compare_cmd, eval_cmds,
-                   search_cmds, study_cmds):
+    for module in (serve_cmd, tui_cmds, exp_cmds, run_cmds, jobs_cmds, gpus_cmd, compare_cmd,
+                   eval_cmds, search_cmds, study_cmds):
         module.add_parsers(sub, add_command)
     return parser
 

@@ -12,7 +12,15 @@ from engine.liveness import fmt_stalled
 from engine.paths import UnsafePathError
 from engine.runs import tail_lines
 
-from .job_control import cancel_and_wait, kick, stalled_for, wait_jobs, with_stall
+from .job_control import (
+    cancel_and_wait,
+    devices_text,
+    kick,
+    resources_text,
+    stalled_for,
+    wait_jobs,
+    with_stall,
+)
 from .output import clean, emit_json, fmt_age, fmt_duration, fmt_num, say, table
 
 
@@ -21,6 +29,10 @@ def add_parsers(sub, add) -> None:
     p = add(run, "start", "launch a training run of an experiment")
     p.add_argument("experiment")
     p.add_argument("--wait", action="store_true", help="wait for the end; exit 1 unless completed")
+    p.add_argument("--gpus", type=int, metavar="N",
+                   help="GPUs this run asks for (default: the experiment's; 0: the CPU)")
+    p.add_argument("--gpu-mem", type=int, metavar="MB", dest="gpu_mem",
+                   help="free memory each of its GPUs must have (default: the experiment's)")
     p.add_argument(
         "--resume-from", metavar="RUN:NAME",
         help="continue training from checkpoint NAME of an earlier run; RUN is a run id or"
@@ -57,7 +69,8 @@ def add_parsers(sub, add) -> None:
 
 async def run_start(args) -> int:
     async with Engine.session(args.home) as engine:
-        run_id, job_id = await engine.start_run(args.experiment, resume_from=args.resume_from)
+        run_id, job_id = await engine.start_run(args.experiment, resume_from=args.resume_from,
+                                                gpus=args.gpus, gpu_mem_mb=args.gpu_mem)
         run = await engine.get_run(run_id)
         resume = (await engine.get_job(job_id)).params.get("resume_from")
         extra = {"resume_from": resume} if resume else {}
@@ -96,12 +109,19 @@ async def run_show(args) -> int:
     async with Engine.session(args.home) as engine:
         run = await engine.get_run(args.run)
         summary = await engine.run_summary(run.id)
+        job = await engine.get_job(run.job_id) if run.job_id else None
     if args.json:
         d = run.to_json()
         d["summary"] = summary
         d["duration"] = run.duration
         d["worker_pid"] = run.pid if run.status == "running" else None
         d["stalled_s"] = stalled_for(engine, run)
+        # what its training job asked for and was given (`jobs show` has the same)
+        d["gpus"] = job.gpus if job else None
+        d["gpu_mem_mb"] = job.gpu_mem_mb if job else None
+        d["devices"] = job.devices if job else None
+        d["devices_at"] = job.devices_at if job else None
+        d["resource_note"] = job.resource_note if job else None
         emit_json(d)
         return 0
     say(f"{run.label}  (run id {run.id})  {run.status}"
@@ -113,6 +133,10 @@ async def run_show(args) -> int:
         say(f"progress {run.progress * 100:.0f}%  {clean(run.message)}")
     say(f"duration {fmt_duration(run.duration)}  steps {fmt_num(run.steps)}"
         f"  epochs {fmt_num(run.epochs)}")
+    if job is not None:
+        where = "waiting" if job.status == "queued" else f"on {devices_text(job)}"
+        say(f"resources: asks {resources_text(job.gpus, job.gpu_mem_mb)}; {where}"
+            + (f"  ({clean(job.resource_note)})" if job.resource_note else ""))
     if run.error:
         say(f"error: {run.error}")
     _print_summary(summary)

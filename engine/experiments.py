@@ -10,6 +10,7 @@ from .data import experiments as data
 from .data import jobs as jobs_data
 from .data import runs as runs_data
 from .models import Experiment
+from .placement import check_request
 from .registry import get_adapter_class
 from .store import Store
 
@@ -55,14 +56,19 @@ class ExperimentsMixin:
                                 config: dict[str, Any] | None = None, *,
                                 objective: str | None = None, direction: str | None = None,
                                 tags: list[str] | None = None, notes: str = "",
-                                origin: str | None = None) -> Experiment:
+                                origin: str | None = None, gpus: int = 0,
+                                gpu_mem_mb: int | None = None) -> Experiment:
+        """``gpus``: how many GPUs its jobs ask for (0: the CPU); ``gpu_mem_mb``: the free
+        memory each of those must have (None or 0: any)."""
         name = (name or "").strip()
         if not name:
             raise ConfigError({"name": "must not be empty"})
         validated, objective, direction = self.validate_experiment(
             adapter, config, objective, direction)
+        gpus, gpu_mem_mb = check_request(gpus, gpu_mem_mb)
         created = await self.store.run(data.create, name, adapter, validated, objective,
-                                       direction, list(tags or []), notes, origin)
+                                       direction, list(tags or []), notes, origin, gpus,
+                                       gpu_mem_mb)
         if created is None:
             raise ConflictError(f"an experiment named {name!r} already exists")
         return await self.get_experiment(name)
@@ -71,15 +77,20 @@ class ExperimentsMixin:
                                 config: dict[str, Any] | None = None,
                                 objective: str | None = None, direction: str | None = None,
                                 tags: list[str] | None = None,
-                                notes: str | None = None) -> Experiment:
+                                notes: str | None = None, gpus: int | None = None,
+                                gpu_mem_mb: int | None = None) -> Experiment:
+        """Change the given fields; None leaves one as it is (``gpu_mem_mb=0`` clears the
+        memory minimum)."""
         exp = await self.get_experiment(ref)
+        gpus, gpu_mem_mb = check_request(exp.gpus if gpus is None else gpus,
+                                         exp.gpu_mem_mb if gpu_mem_mb is None else gpu_mem_mb)
         new_cfg = exp.config if config is None else config
         validated, objective, direction = self.validate_experiment(
             exp.adapter, new_cfg, objective or exp.objective, direction or exp.direction)
         new_name = (name or exp.name).strip()
         if not await self.store.run(data.update, exp.id, new_name, validated, objective,
                                     direction, list(exp.tags if tags is None else tags),
-                                    exp.notes if notes is None else notes):
+                                    exp.notes if notes is None else notes, gpus, gpu_mem_mb):
             raise ConflictError(f"an experiment named {new_name!r} already exists")
         return await self.get_experiment(exp.id)
 
@@ -92,7 +103,8 @@ class ExperimentsMixin:
             new_name = f"{exp.name}-{n}"
         return await self.create_experiment(
             new_name, exp.adapter, exp.config, objective=exp.objective, direction=exp.direction,
-            tags=exp.tags, notes=exp.notes, origin=f"duplicate of {exp.name}")
+            tags=exp.tags, notes=exp.notes, origin=f"duplicate of {exp.name}", gpus=exp.gpus,
+            gpu_mem_mb=exp.gpu_mem_mb)
 
     async def delete_experiment(self, ref: str | int) -> None:
         exp = await self.get_experiment(ref)

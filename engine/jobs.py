@@ -1,4 +1,5 @@
-"""Jobs: list, inspect, cancel, submit eval / index builds, wait for an end.
+"""Jobs: list, inspect, cancel, submit eval / index builds, wait for an end; the machine's
+GPUs and who holds or waits for them (``resources``).
 
 Reading jobs (and runs) first settles what is gone: a running job or tracking run of this
 host whose process died, or whose pid now names another process, is failed right there, so no
@@ -17,10 +18,12 @@ from .experiments import NotFoundError
 from .liveness import last_output, same_process
 from .models import EvalRecord, IndexRecord, Job
 from .paths import job_log_path
+from .placement import annotate
 from .process_tree import ProcessTree, job_marker
 from .records import FINAL_STATUSES as FINAL
 from .records import HOST, gone_end
 from .registry import get_adapter_class
+from .resources import ProbeCache, Resources, WaitingJob, owners
 from .settings import Settings
 from .store import Store
 
@@ -136,6 +139,29 @@ class JobsMixin:
             if deadline is not None and loop.time() > deadline:
                 raise TimeoutError(f"job {job_id} still {job.status} after {timeout} s")
             await asyncio.sleep(poll_s)
+
+    # ------------------------------------------------------------------ resources
+
+    async def resources(self) -> Resources:
+        """The machine's GPUs (NVML, read at most every ``gpu_probe_s``), each with the
+        labdeck jobs that hold it, its processes tagged by job (None: foreign), whether the
+        scheduler may give it now and why not; and every queued job with what it asks for
+        and why it waits (as the scheduler stored it). No NVML or no GPU: no devices, and
+        ``nvml`` says why."""
+        probes = self.__dict__.setdefault("_gpu_probes", ProbeCache(self.settings.gpu_probe_s))
+        probe = await asyncio.to_thread(probes.get)
+        holders = await self.store.run(data.gpu_holders, HOST)
+        queue = await self.store.run(data.queued, 1000)
+        gpus = []
+        if probe.gpus:
+            live = await self.store.run(data.running_here, HOST)
+            workers = {item.pid: item.id for item in live if item.kind == "job"}
+            pids = [p.pid for g in probe.gpus for p in g.processes]
+            pid_jobs = await asyncio.to_thread(owners, pids, workers, self.settings.home)
+            gpus = annotate(probe.gpus, holders, pid_jobs, self.settings)
+        waiting = tuple(WaitingJob(job_id=q.id, type=q.type, target=q.target, gpus=q.gpus,
+                                   reason=q.note or "queued") for q in queue)
+        return Resources(gpus=tuple(gpus), waiting=waiting, nvml=probe.status)
 
     # ------------------------------------------------------------------ results
 

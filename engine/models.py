@@ -37,6 +37,10 @@ class Experiment(Record):
     last_error: str | None = None  # the run's error or note ("pruned at step 3")
     best_value: float | None = None
     best_run_number: int | None = None
+    # what its jobs ask for (engine/placement.py): GPUs (0: the CPU), and the free memory
+    # (MB) each of those GPUs must have (None: any)
+    gpus: int = 0
+    gpu_mem_mb: int | None = None
 
 
 @dataclass
@@ -100,6 +104,24 @@ class Job(Record):
     # while running: when it last reported anything (metrics, progress, log output); the
     # heartbeat is no report. ``engine.liveness.stalled_seconds`` turns it into a warning
     last_output: float | None = None
+    # resources (engine/placement.py). What it asks for: GPUs (0: the CPU) and the free
+    # memory (MB) each must have; an eval or index job asks what its run's training job
+    # asked, a study job what its experiment asks.
+    gpus: int = 0
+    gpu_mem_mb: int | None = None
+    # What it was given, when it was claimed: the GPUs' NVML indices (its
+    # CUDA_VISIBLE_DEVICES); [] on a machine with GPUs means the CPU only; None when not
+    # placed yet, or on a machine without GPUs.
+    devices: list[int] | None = None
+    devices_at: float | None = None
+    # queued: why it waits ("waiting for 2 free GPUs; 1 free"); claimed: what it got where
+    # that differs from what it asked ("asked for 1 GPU; this machine has none (...): runs on
+    # the CPU")
+    resource_note: str | None = None
+
+    @property
+    def wait_reason(self) -> str | None:
+        return self.resource_note if self.status == "queued" else None
 
     @property
     def elapsed(self) -> float | None:

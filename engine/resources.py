@@ -3,17 +3,25 @@ official bindings, imported as ``pynvml``). No NVML library, no driver or no GPU
 case: the probe returns no devices and says why, never raises. Fields a device does not
 support (temperature on some boards, power on others) read as None.
 
-This module only observes. Who may use which device (``LABDECK_GPUS``, the foreign-memory
-threshold, sharing) and which job holds which device is the scheduler's business; it fills
-the ``held_by`` / ``usable`` / ``note`` fields of the views built here.
+This module only observes (and tells which labdeck job a GPU process belongs to). Who may use
+which device (``LABDECK_GPUS``, the foreign-memory threshold, sharing) and which job holds
+which device is the scheduler's business (engine/placement.py); it fills the ``held_by`` /
+``usable`` / ``note`` fields of the views built here.
 """
 
 from __future__ import annotations
 
+import os
+import threading
+import time
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 MIB = 1024 * 1024
+# the physical (NVML) indices of the GPUs the scheduler gave a job, comma-separated; empty or
+# absent: a CPU job. The job's CUDA_VISIBLE_DEVICES names the same devices (PCI bus order).
+GPU_INDICES_ENV = "LABDECK_GPU_INDICES"
 
 
 @dataclass(frozen=True)
@@ -160,3 +168,67 @@ def with_jobs(gpus: list[GpuState], pid_jobs: dict[int, int]) -> list[GpuState]:
     (``pid_jobs``: pid -> job id, from the jobs' process trees)."""
     return [replace(g, processes=tuple(replace(p, job_id=pid_jobs.get(p.pid))
                                        for p in g.processes)) for g in gpus]
+
+
+class ProbeCache:
+    """``probe_gpus`` at most every ``max_age_s`` seconds (NVML calls cost milliseconds per
+    device; the scheduler ticks four times a second)."""
+
+    def __init__(self, max_age_s: float = 2.0):
+        self.max_age_s = max_age_s
+        self._lock = threading.Lock()
+        self._probe: Probe | None = None
+        self._at = 0.0
+
+    def get(self) -> Probe:
+        with self._lock:
+            if self._probe is None or time.monotonic() - self._at >= self.max_age_s:
+                self._probe = probe_gpus()
+                self._at = time.monotonic()
+            return self._probe
+
+
+def owners(pids: Iterable[int], workers: Mapping[int, int],
+           home: os.PathLike[str] | str) -> dict[int, int]:
+    """pid -> the labdeck job it belongs to, for the pids that belong to one: a process whose
+    environment carries a job's marker of this home (``LABDECK_HOME``, ``LABDECK_JOB_ID``:
+    engine/process_tree.py's ``job_marker``, which a job's worker gives all it starts), or a
+    descendant of a job's worker (``workers``: worker pid -> job id). Another user's process,
+    whose environment cannot be read, is foreign unless it descends from a worker. Linux
+    (``/proc``); elsewhere nothing is found."""
+    out = {}
+    for pid in pids:
+        job = _marked_job(pid, str(home))
+        if job is None:
+            job = _worker_ancestor(pid, workers)
+        if job is not None:
+            out[pid] = job
+    return out
+
+
+def _marked_job(pid: int, home: str) -> int | None:
+    try:
+        with open(f"/proc/{pid}/environ", "rb") as fh:
+            env = dict(item.partition(b"=")[::2] for item in fh.read().split(b"\0") if item)
+    except OSError:
+        return None
+    job = env.get(b"LABDECK_JOB_ID", b"")
+    if env.get(b"LABDECK_HOME") == home.encode() and job.isdigit():
+        return int(job)
+    return None
+
+
+def _worker_ancestor(pid: int, workers: Mapping[int, int]) -> int | None:
+    for _ in range(64):  # parent links end at init long before this
+        if pid in workers:
+            return workers[pid]
+        try:
+            with open(f"/proc/{pid}/stat", "rb") as fh:
+                data = fh.read()
+            pid = int(data[data.rindex(b")") + 2:].split()[1])
+        except (OSError, ValueError, IndexError):
+            return None
+        if pid <= 1:
+            return None
+    return None
+

@@ -22,6 +22,7 @@ from .paths import (
     list_checkpoints,
     safe_child,
 )
+from .placement import check_request
 from .registry import get_adapter_class
 from .settings import Settings
 from .store import Store
@@ -49,9 +50,15 @@ class RunsMixin:
     store: Store
 
     async def start_run(self, exp_ref: str | int, *, resume_from: str | None = None,
-                        config_overrides: dict[str, Any] | None = None) -> tuple[int, int]:
-        """Queue a training run of an experiment. Returns (run_id, job_id)."""
+                        config_overrides: dict[str, Any] | None = None,
+                        gpus: int | None = None, gpu_mem_mb: int | None = None
+                        ) -> tuple[int, int]:
+        """Queue a training run of an experiment. Returns (run_id, job_id). ``gpus`` /
+        ``gpu_mem_mb``: what this run asks for (None: what the experiment asks; a memory
+        minimum of 0: none)."""
         exp = await self.get_experiment(exp_ref)  # type: ignore[attr-defined]
+        gpus, gpu_mem_mb = check_request(exp.gpus if gpus is None else gpus,
+                                         exp.gpu_mem_mb if gpu_mem_mb is None else gpu_mem_mb)
         config = dict(exp.config)
         if config_overrides:
             config.update(config_overrides)
@@ -59,7 +66,7 @@ class RunsMixin:
         resume = await self._resume_source(exp, resume_from) if resume_from else None
         params = {"resume_from": resume} if resume else {}
         return await self.store.run(jobs_data.queue_training, exp.id, exp.name, validated,
-                                    params)
+                                    params, gpus, gpu_mem_mb)
 
     async def _resume_source(self, exp: Any, ref: str) -> dict[str, Any]:
         """Job params naming the checkpoint a new run of ``exp`` resumes from."""

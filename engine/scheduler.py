@@ -1,8 +1,14 @@
-"""The job scheduler: claims queued jobs up to the concurrency limit, starts each in a worker
-process (own session), watches heartbeats, applies cancel (SIGTERM to the worker's group; the
-job stops itself within the grace, and the scheduler kills whatever of its process tree is
-left: engine/process_tree.py) and reconciles jobs whose workers died. Exactly one scheduler
-serves a home at a time, through a lease row with a heartbeat.
+"""The job scheduler: claims queued jobs as resources allow (engine/placement.py: CPU slots up
+to the concurrency limit, GPUs by device), starts each in a worker process (own session) that
+sees only the GPUs it was given, watches heartbeats, applies cancel (SIGTERM to the worker's
+group; the job stops itself within the grace, and the scheduler kills whatever of its process
+tree is left: engine/process_tree.py) and reconciles jobs whose workers died. Exactly one
+scheduler serves a home at a time, through a lease row with a heartbeat.
+
+Which job holds which GPU is read from the running jobs in the database at every claim, so a
+restarted scheduler needs no table of its own, and a job that ended (or died, and was failed)
+holds nothing. NVML is read at most every ``Settings.gpu_probe_s`` and only while jobs are
+queued.
 
 The asyncio task runs each tick in a thread on its own sqlite3 connection, so the event loop
 (the TUI) never waits on process or file-system work. A tick that meets a transient database
@@ -29,14 +35,17 @@ from .data import jobs, lease, runs
 from .data.lease import Lease
 from .liveness import last_output, process_start_time, same_process
 from .paths import job_log_path
+from .placement import Decision, Request, annotate, place
 from .process_tree import WORKER_MARGIN_S, ProcessTree, job_marker
 from .records import HOST, now, pid_alive
+from .resources import GPU_INDICES_ENV, GpuState, ProbeCache, owners
 from .runs import tail_lines
 from .schema import SchemaTooNewError, connect_sync, set_busy_timeout
 from .settings import Settings
 
 FIRST_RETRY_S = 2.0
 MAX_RETRY_S = 30.0
+QUEUE_SCAN = 1000  # queued jobs looked at per tick, oldest first
 
 
 @dataclass
@@ -77,6 +86,8 @@ class Scheduler:
         self._wake: asyncio.Event | None = None
         self._ticked: asyncio.Event | None = None
         self._stall_kills: dict[int, tuple[int, float]] = {}  # pid -> (job, when SIGTERM went)
+        self._probes = ProbeCache(settings.gpu_probe_s)
+        self._pid_jobs: tuple[object, dict[int, int]] = (None, {})  # (probe, pid -> job)
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -233,21 +244,55 @@ class Scheduler:
     # ------------------------------------------------------------------ claiming
 
     def _claim(self, conn: sqlite3.Connection) -> None:
-        free = self.settings.max_concurrency - jobs.count(conn, "running")
-        if free <= 0:
+        """Start what the placement policy lets start (oldest first), fail what can never
+        run here, and store on each job that waits why (written only when it changes)."""
+        queue = jobs.queued(conn, QUEUE_SCAN)
+        if not queue:
             return
-        for job in jobs.queued(conn, free):
-            if not jobs.claim(conn, job.id, HOST):
-                continue
-            try:
-                tracked = self._spawn(job.id, job.run_id)
-            except OSError as exc:
-                self._fail(conn, job.id, f"could not start worker: {exc}")
-                continue
-            self._tracked[job.id] = tracked  # watched even if recording its pid fails
-            jobs.record_worker(conn, job.id, tracked.pid, process_start_time(tracked.pid))
+        gpus, nvml = self.gpus(conn)
+        decisions = place([Request(q.id, q.gpus, q.gpu_mem_mb) for q in queue], gpus,
+                          jobs.cpu_running(conn), self.settings, nvml)
+        by_id = {q.id: q for q in queue}
+        notes = {}
+        for d in decisions:
+            job = by_id[d.job_id]
+            if d.action == "wait":
+                if job.note != d.note:
+                    notes[d.job_id] = d.note
+            elif d.action == "fail":
+                self._fail(conn, d.job_id, d.note)
+            else:
+                self._start(conn, job, d)
+        if notes:
+            jobs.set_notes(conn, notes)
 
-    def _spawn(self, job_id: int, run_id: int | None) -> _Tracked:
+    def gpus(self, conn: sqlite3.Connection) -> tuple[list[GpuState], str]:
+        """The machine's GPUs as the placement policy sees them (NVML read at most every
+        ``gpu_probe_s``; who holds which from the running jobs now), and NVML's status."""
+        probe = self._probes.get()
+        if self._pid_jobs[0] is not probe:  # a fresh probe: whose are its processes
+            workers = {item.pid: item.id for item in jobs.running_here(conn, HOST)
+                       if item.kind == "job"}
+            pids = [p.pid for g in probe.gpus for p in g.processes]
+            self._pid_jobs = (probe, owners(pids, workers, self.settings.home) if pids else {})
+        if not probe.gpus:
+            return [], probe.status
+        return (annotate(probe.gpus, jobs.gpu_holders(conn, HOST), self._pid_jobs[1],
+                         self.settings), probe.status)
+
+    def _start(self, conn: sqlite3.Connection, job: jobs.QueuedJob, d: Decision) -> None:
+        if not jobs.claim(conn, job.id, HOST, d.devices, job.gpus, job.gpu_mem_mb, d.note):
+            return
+        try:
+            tracked = self._spawn(job.id, job.run_id, d.devices)
+        except OSError as exc:
+            self._fail(conn, job.id, f"could not start worker: {exc}")
+            return
+        self._tracked[job.id] = tracked  # watched even if recording its pid fails
+        jobs.record_worker(conn, job.id, tracked.pid, process_start_time(tracked.pid))
+
+    def _spawn(self, job_id: int, run_id: int | None,
+               devices: tuple[int, ...] | None = None) -> _Tracked:
         log = job_log_path(self.settings, job_id, run_id)
         log.parent.mkdir(parents=True, exist_ok=True)
         env = dict(os.environ)
@@ -255,6 +300,11 @@ class Scheduler:
         root = str(Path(__file__).resolve().parent.parent)
         env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
         env["LABDECK_CANCEL_GRACE"] = str(self.settings.cancel_grace_s)  # the grace we apply
+        if devices is not None:  # a machine with GPUs: the job sees its own, or none
+            visible = ",".join(str(i) for i in devices)
+            env["CUDA_DEVICE_ORDER"] = "PCI_BUS_ID"  # CUDA numbers devices as NVML does
+            env["CUDA_VISIBLE_DEVICES"] = visible
+            env[GPU_INDICES_ENV] = visible
         with open(log, "ab") as out:
             proc = subprocess.Popen(
                 [sys.executable, "-m", "engine.worker", "--home", str(self.settings.home),

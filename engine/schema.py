@@ -169,6 +169,18 @@ MIGRATIONS: list[str] = [
     ALTER TABLE studies RENAME COLUMN engine TO tuner;
     ALTER TABLE studies RENAME COLUMN engine_study TO tuner_study;
     """,
+    # 5: resources (engine/placement.py): what an experiment's jobs ask for (GPUs, a minimum
+    # of free memory per GPU); what a job asked for (NULL: inherited, resolved when claimed),
+    # the devices it was given and when, and why a queued job waits
+    """
+    ALTER TABLE experiments ADD COLUMN gpus INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE experiments ADD COLUMN gpu_mem_mb INTEGER;
+    ALTER TABLE jobs ADD COLUMN gpus INTEGER;
+    ALTER TABLE jobs ADD COLUMN gpu_mem_mb INTEGER;
+    ALTER TABLE jobs ADD COLUMN devices TEXT;
+    ALTER TABLE jobs ADD COLUMN devices_at REAL;
+    ALTER TABLE jobs ADD COLUMN resource_note TEXT;
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

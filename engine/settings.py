@@ -1,4 +1,5 @@
-"""Typed settings in one place: where the home is and how much may run at once."""
+"""Typed settings in one place: where the home is, how much may run at once, and which GPUs
+labdeck may use and how (engine/placement.py)."""
 
 from __future__ import annotations
 
@@ -29,6 +30,14 @@ class Settings:
     stall_warn_s: float = 600.0
     stall_fail_s: float = 0.0
     shared: bool = False  # <home>/home.json {"shared": true}: group-readable, else private
+    # GPUs (engine/placement.py). LABDECK_GPUS: the devices labdeck may use, NVML indices or
+    # UUIDs (None: all; (): none). LABDECK_GPU_SHARE=1: a GPU may serve several labdeck jobs.
+    # LABDECK_GPU_FOREIGN_MAX: a GPU whose other (non-labdeck) processes use more than this
+    # fraction of its memory is given to no job. NVML is read at most every gpu_probe_s.
+    gpus_allowed: tuple[str, ...] | None = None
+    gpu_share: bool = False
+    gpu_foreign_max: float = 0.5
+    gpu_probe_s: float = 2.0
 
     @property
     def access(self) -> Access:
@@ -75,5 +84,34 @@ def load_settings(home: str | os.PathLike[str] | None = None, **overrides: objec
         value = os.environ.get(env)
         if value and name not in overrides:
             overrides[name] = max(0.0, float(value))
+    gpus = os.environ.get("LABDECK_GPUS", "").strip()
+    if gpus and "gpus_allowed" not in overrides:
+        overrides["gpus_allowed"] = parse_gpu_list(gpus)
+    share = os.environ.get("LABDECK_GPU_SHARE", "").strip().lower()
+    if share and "gpu_share" not in overrides:
+        overrides["gpu_share"] = share in ("1", "true", "yes", "on")
+    foreign = os.environ.get("LABDECK_GPU_FOREIGN_MAX", "").strip()
+    if foreign and "gpu_foreign_max" not in overrides:
+        overrides["gpu_foreign_max"] = parse_fraction(foreign, "LABDECK_GPU_FOREIGN_MAX")
     overrides.setdefault("shared", read_shared(path))
     return Settings(home=path, **overrides)  # type: ignore[arg-type]
+
+
+def parse_gpu_list(text: str) -> tuple[str, ...]:
+    """``"0,2"`` or ``"GPU-8f1c...,GPU-77aa..."`` -> the entries; ``"none"`` -> no GPU."""
+    if text.strip().lower() == "none":
+        return ()
+    return tuple(part.strip() for part in text.split(",") if part.strip())
+
+
+def parse_fraction(text: str, name: str) -> float:
+    """``"0.5"`` or ``"50%"`` -> 0.5; anything outside 0..1 is refused."""
+    raw = text.strip()
+    try:
+        value = float(raw[:-1]) / 100 if raw.endswith("%") else float(raw)
+    except ValueError:
+        raise ValueError(f"{name}={text!r}: expected a fraction (0.5) or a percentage (50%)"
+                         ) from None
+    if not 0.0 <= value <= 1.0:
+        raise ValueError(f"{name}={text!r}: must be between 0 and 1 (or 0% and 100%)")
+    return value

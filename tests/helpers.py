@@ -33,6 +33,19 @@ def labdeck_env(home: Path) -> dict:
     return env
 
 
+FAKE_NVML = Path(__file__).resolve().parent / "fake_nvml"
+
+
+def with_fake_nvml(env: dict, spec: Path) -> dict:
+    """``env`` for a process (and the workers it starts) that sees the fake ``pynvml`` of
+    tests/fake_nvml, first on PYTHONPATH, describing the machine in ``spec``."""
+    env = dict(env)
+    rest = env.get("PYTHONPATH")
+    env["PYTHONPATH"] = str(FAKE_NVML) + (os.pathsep + rest if rest else "")
+    env["FAKE_NVML_SPEC"] = str(spec)
+    return env
+
+
 def group_members(pgid: int) -> list[int]:
     """Live (non-zombie) processes whose process group is ``pgid``."""
     out = []

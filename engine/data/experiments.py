@@ -1,5 +1,6 @@
 """SQL on the ``experiments`` table: the list row (with its runs count, last run and best
-objective value), create, edit, delete, and what a run's change stamps on its experiment."""
+objective value), create, edit (config, objective, the resources its jobs ask for), delete,
+and what a run's change stamps on its experiment."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ _POINTS = ("FROM metrics m JOIN metric_keys k ON k.id = m.key_id JOIN runs r"
            " AND m.value IS NOT NULL")
 _LIST_SQL = f"""
 SELECT e.id, e.name, e.adapter, e.config, e.objective, e.direction, e.tags, e.notes, e.origin,
-       e.created, e.updated,
+       e.created, e.updated, e.gpus, e.gpu_mem_mb,
        (SELECT COUNT(*) FROM runs r WHERE r.experiment_id = e.id) AS runs,
        lr.id AS last_run_id, lr.number AS last_run_number, lr.status AS last_status,
        j.progress AS last_progress, j.message AS last_message, lr.error AS last_error,
@@ -43,7 +44,8 @@ def _experiment(r: sqlite3.Row) -> Experiment:
         runs=r["runs"], last_run_id=r["last_run_id"], last_run_number=r["last_run_number"],
         last_status=r["last_status"], last_progress=r["last_progress"],
         last_message=r["last_message"] or "", last_error=r["last_error"],
-        best_value=r["best_value"], best_run_number=r["best_run_number"])
+        best_value=r["best_value"], best_run_number=r["best_run_number"], gpus=r["gpus"],
+        gpu_mem_mb=r["gpu_mem_mb"])
 
 
 def list_experiments(conn: sqlite3.Connection) -> list[Experiment]:
@@ -66,7 +68,7 @@ def name_taken(conn: sqlite3.Connection, name: str) -> bool:
 
 def create(conn: sqlite3.Connection, name: str, adapter: str, config: Mapping[str, Any],
            objective: str | None, direction: str | None, tags: list[str], notes: str,
-           origin: str | None) -> int | None:
+           origin: str | None, gpus: int = 0, gpu_mem_mb: int | None = None) -> int | None:
     """Insert an experiment; None (and nothing written) when the name is taken."""
     t = time.time()
     with write_tx(conn):
@@ -74,14 +76,16 @@ def create(conn: sqlite3.Connection, name: str, adapter: str, config: Mapping[st
             return None
         cur = conn.execute(
             "INSERT INTO experiments(name, adapter, config, objective, direction, tags,"
-            " notes, origin, created, updated) VALUES (?,?,?,?,?,?,?,?,?,?)",
+            " notes, origin, created, updated, gpus, gpu_mem_mb)"
+            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
             (name, adapter, dumps_safe(config), objective, direction, json.dumps(list(tags)),
-             notes, origin, t, t))
+             notes, origin, t, t, gpus, gpu_mem_mb))
         return int(cur.lastrowid)
 
 
 def update(conn: sqlite3.Connection, experiment_id: int, name: str, config: Mapping[str, Any],
-           objective: str | None, direction: str | None, tags: list[str], notes: str) -> bool:
+           objective: str | None, direction: str | None, tags: list[str], notes: str,
+           gpus: int = 0, gpu_mem_mb: int | None = None) -> bool:
     """Rewrite an experiment's editable fields; False (and nothing written) when ``name`` is
     another experiment's."""
     with write_tx(conn):
@@ -90,9 +94,9 @@ def update(conn: sqlite3.Connection, experiment_id: int, name: str, config: Mapp
             return False
         conn.execute(
             "UPDATE experiments SET name=?, config=?, objective=?, direction=?, tags=?,"
-            " notes=?, updated=? WHERE id=?",
+            " notes=?, gpus=?, gpu_mem_mb=?, updated=? WHERE id=?",
             (name, dumps_safe(config), objective, direction, json.dumps(list(tags)), notes,
-             time.time(), experiment_id))
+             gpus, gpu_mem_mb, time.time(), experiment_id))
     return True
 
 

@@ -1,14 +1,21 @@
 """SQL on the ``jobs`` table: submitting and listing jobs, the scheduler's claim and watch,
 a worker's start, heartbeat and end, cancel, and the liveness reads that end the jobs (and the
 tracking runs) whose process is gone. A job status means what these statements make it mean:
-queued -> running (claimed, or started by its worker) -> completed, failed or cancelled."""
+queued -> running (claimed, or started by its worker) -> completed, failed or cancelled.
+
+Resources: a job's ``gpus`` / ``gpu_mem_mb`` are what it asks for; NULL means inherited, read
+through ``_INHERITED`` (an eval or index job asks what its run's training job asked, a study
+job what its experiment asks, a training job what its experiment asks) and fixed on the job
+when it is claimed, with the ``devices`` it was given (JSON list of NVML indices) and when.
+The running jobs' ``devices`` are the assignment table: nothing else is kept, so a restarted
+scheduler knows who holds what, and a job that ended holds nothing."""
 
 from __future__ import annotations
 
 import json
 import sqlite3
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,23 +26,45 @@ from . import experiments, runs
 from .metrics import last_output_sql
 from .rows import fetch_all, fetch_one, scalar
 
+# [gpus, gpu_mem_mb] a job with no request of its own inherits (JSON), evaluated only for it
+_INHERITED = (
+    "CASE WHEN jobs.gpus IS NULL THEN COALESCE("
+    "(SELECT json_array(t.gpus, t.gpu_mem_mb) FROM jobs t WHERE t.run_id=jobs.run_id"
+    " AND t.type='train' AND t.id<>jobs.id AND t.gpus IS NOT NULL ORDER BY t.id DESC LIMIT 1),"
+    " (SELECT json_array(e.gpus, e.gpu_mem_mb) FROM runs r JOIN experiments e"
+    " ON e.id=r.experiment_id WHERE r.id=jobs.run_id),"
+    " (SELECT json_array(e.gpus, e.gpu_mem_mb) FROM studies s JOIN experiments e"
+    " ON e.id=COALESCE(s.experiment_id, s.trials_experiment_id) WHERE s.job_id=jobs.id))"
+    " END")
 _JOB_SQL = ("SELECT id, type, status, run_id, target, params, progress, message, result, error,"
             " exit_code, pid, host, heartbeat, cancel_requested, created, started, finished,"
-            " CASE WHEN status='running' THEN "
+            " gpus, gpu_mem_mb, devices, devices_at, resource_note, "
+            + _INHERITED + " AS inherited, CASE WHEN status='running' THEN "
             + last_output_sql("jobs.run_id", "jobs.activity", "jobs.started")
             + " END AS recorded_output FROM jobs")
+
+
+def _request(r: sqlite3.Row) -> tuple[int, int | None]:
+    """(gpus, gpu_mem_mb) the job asks for: its own, or inherited; none at all: the CPU."""
+    if r["gpus"] is not None:
+        return int(r["gpus"]), r["gpu_mem_mb"]
+    inherited = loads(r["inherited"]) or [0, None]
+    return int(inherited[0] or 0), inherited[1]
 
 
 def _job(r: sqlite3.Row) -> Job:
     """A Job; while running, ``last_output`` is what the database recorded (the API adds the
     log file's last write)."""
+    gpus, gpu_mem_mb = _request(r)
     return Job(id=r["id"], type=r["type"], status=r["status"], run_id=r["run_id"],
                target=r["target"], params=loads(r["params"], {}), progress=r["progress"],
                message=r["message"], result=loads(r["result"]), error=r["error"],
                exit_code=r["exit_code"], pid=r["pid"], host=r["host"],
                heartbeat=r["heartbeat"], cancel_requested=bool(r["cancel_requested"]),
                created=r["created"], started=r["started"], finished=r["finished"],
-               last_output=r["recorded_output"])
+               last_output=r["recorded_output"], gpus=gpus, gpu_mem_mb=gpu_mem_mb,
+               devices=loads(r["devices"]), devices_at=r["devices_at"],
+               resource_note=r["resource_note"])
 
 
 # ------------------------------------------------------------------ reading
@@ -91,28 +120,33 @@ def active_in_experiment(conn: sqlite3.Connection, experiment_id: int) -> int:
 
 
 def _insert(conn: sqlite3.Connection, job_type: str, run_id: int | None, target: str,
-            params: Mapping[str, Any], t: float) -> int:
+            params: Mapping[str, Any], t: float, gpus: int | None = None,
+            gpu_mem_mb: int | None = None) -> int:
     cur = conn.execute(
-        "INSERT INTO jobs(type, status, run_id, target, params, created) VALUES (?,?,?,?,?,?)",
-        (job_type, "queued", run_id, target, dumps_safe(params), t))
+        "INSERT INTO jobs(type, status, run_id, target, params, created, gpus, gpu_mem_mb)"
+        " VALUES (?,?,?,?,?,?,?,?)",
+        (job_type, "queued", run_id, target, dumps_safe(params), t, gpus, gpu_mem_mb))
     return int(cur.lastrowid)
 
 
 def submit(conn: sqlite3.Connection, job_type: str, run_id: int | None,
-           params: Mapping[str, Any], target: str) -> int:
-    """Queue a job; its id."""
+           params: Mapping[str, Any], target: str, gpus: int | None = None,
+           gpu_mem_mb: int | None = None) -> int:
+    """Queue a job; its id. ``gpus`` None: it asks what it inherits (module docstring)."""
     with write_tx(conn):
-        return _insert(conn, job_type, run_id, target, params, time.time())
+        return _insert(conn, job_type, run_id, target, params, time.time(), gpus, gpu_mem_mb)
 
 
 def queue_training(conn: sqlite3.Connection, experiment_id: int, experiment: str,
-                   config: Mapping[str, Any], params: Mapping[str, Any]) -> tuple[int, int]:
+                   config: Mapping[str, Any], params: Mapping[str, Any],
+                   gpus: int | None = None, gpu_mem_mb: int | None = None) -> tuple[int, int]:
     """A new queued run of the experiment and the training job that runs it, in one
     transaction. Returns (run_id, job_id)."""
     t = time.time()
     with write_tx(conn):
         run_id, number = runs.insert_queued(conn, experiment_id, config, t)
-        job_id = _insert(conn, "train", run_id, f"{experiment} › run {number}", params, t)
+        job_id = _insert(conn, "train", run_id, f"{experiment} › run {number}", params, t,
+                         gpus, gpu_mem_mb)
         experiments.touch(conn, experiment_id, t)
     return run_id, job_id
 
@@ -134,8 +168,15 @@ def request_cancel(conn: sqlite3.Connection, job: Job) -> None:
 
 @dataclass
 class QueuedJob:
+    """A queued job, what it asks for, and the note stored on it (why it waits)."""
+
     id: int
     run_id: int | None
+    type: str
+    target: str
+    gpus: int
+    gpu_mem_mb: int | None
+    note: str | None
 
 
 @dataclass
@@ -167,19 +208,56 @@ class JobOutput:
 
 
 def queued(conn: sqlite3.Connection, limit: int) -> list[QueuedJob]:
-    """The oldest ``limit`` queued jobs."""
-    return [QueuedJob(id=r["id"], run_id=r["run_id"]) for r in fetch_all(
-        conn, "SELECT id, run_id FROM jobs WHERE status='queued' ORDER BY id LIMIT ?", (limit,))]
+    """The oldest ``limit`` queued jobs, oldest first, with what each asks for."""
+    out = []
+    for r in fetch_all(conn, "SELECT id, run_id, type, target, gpus, gpu_mem_mb,"
+                             " resource_note, " + _INHERITED + " AS inherited FROM jobs"
+                             " WHERE status='queued' ORDER BY id LIMIT ?", (limit,)):
+        gpus, gpu_mem_mb = _request(r)
+        out.append(QueuedJob(id=r["id"], run_id=r["run_id"], type=r["type"], target=r["target"],
+                             gpus=gpus, gpu_mem_mb=gpu_mem_mb, note=r["resource_note"]))
+    return out
 
 
-def claim(conn: sqlite3.Connection, job_id: int, host: str) -> bool:
-    """Mark a queued job running on ``host`` (its worker is about to start); False when it
-    is no longer queued or was cancelled meanwhile."""
+def cpu_running(conn: sqlite3.Connection) -> int:
+    """Running jobs that hold no GPU (they count against the CPU concurrency limit)."""
+    return int(scalar(conn, "SELECT COUNT(*) FROM jobs WHERE status='running'"
+                            " AND (devices IS NULL OR devices='[]')"))
+
+
+def gpu_holders(conn: sqlite3.Connection, host: str) -> dict[int, list[int]]:
+    """NVML index -> the running jobs of ``host`` that hold that GPU: the assignment table."""
+    out: dict[int, list[int]] = {}
+    for r in fetch_all(conn, "SELECT id, devices FROM jobs WHERE status='running' AND host=?"
+                             " AND devices IS NOT NULL AND devices<>'[]'", (host,)):
+        for index in loads(r["devices"], []):
+            out.setdefault(int(index), []).append(r["id"])
+    return out
+
+
+def set_notes(conn: sqlite3.Connection, notes: Mapping[int, str]) -> None:
+    """Why each of these queued jobs waits (only while it is queued)."""
+    with write_tx(conn):
+        conn.executemany("UPDATE jobs SET resource_note=? WHERE id=? AND status='queued'",
+                         [(note, job_id) for job_id, note in notes.items()])
+
+
+def claim(conn: sqlite3.Connection, job_id: int, host: str, devices: Sequence[int] | None = None,
+          gpus: int | None = None, gpu_mem_mb: int | None = None, note: str = "") -> bool:
+    """Mark a queued job running on ``host`` (its worker is about to start) with the GPUs it
+    was given (``devices``: NVML indices; [] the CPU on a machine with GPUs; None no GPU
+    here) and what it asked for; False when it is no longer queued or was cancelled
+    meanwhile."""
     t = time.time()
     with write_tx(conn):
         cur = conn.execute(
-            "UPDATE jobs SET status='running', started=?, heartbeat=?, host=?"
-            " WHERE id=? AND status='queued' AND cancel_requested=0", (t, t, host, job_id))
+            "UPDATE jobs SET status='running', started=?, heartbeat=?, host=?,"
+            " gpus=COALESCE(?, gpus), gpu_mem_mb=CASE WHEN ? IS NULL THEN gpu_mem_mb ELSE ? END,"
+            " devices=?, devices_at=?, resource_note=?"
+            " WHERE id=? AND status='queued' AND cancel_requested=0",
+            (t, t, host, gpus, gpus, gpu_mem_mb,
+             None if devices is None else json.dumps(list(devices)),
+             None if devices is None else t, note or None, job_id))
     return cur.rowcount > 0
 
 
