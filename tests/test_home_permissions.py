@@ -123,7 +123,8 @@ def test_shared_home_is_group_readable(home: Path) -> None:
 
 
 def test_bad_home_json_is_an_error_not_a_private_home(home: Path) -> None:
-    home.mkdir(mode=0o750)
+    home.mkdir()
+    home.chmod(0o750)  # not mkdir(mode=): an in-process engine test may have left umask 077
     (home / "home.json").write_text("{shared: yes")
     res = subprocess.run([sys.executable, "-m", "cli", "exp", "list"],
                          env=labdeck_env(home), capture_output=True, text=True, timeout=60)
