@@ -1,4 +1,5 @@
-"""Compare runs or experiments: config diff and final metrics with the best marked."""
+"""Compare runs or experiments: config diff and final metrics with the best marked. System
+metrics (``sys/``) have no best and stay out of the table, but for the objective."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from .directions import direction_for
+from .directions import direction_for, is_system_key
 from .experiments import NotFoundError
 from .models import Record, Run
 
@@ -51,7 +52,9 @@ class CompareMixin:
         differing = [k for k, vals in config.items() if len({repr(v) for v in vals}) > 1]
         metrics: dict[str, dict[str, Any]] = {}
         summaries = [await self._summary(r) for r in runs]  # type: ignore[attr-defined]
-        all_keys = sorted({k for s in summaries for k in s})
+        objective = runs[0].objective
+        all_keys = sorted({k for s in summaries for k in s
+                           if not is_system_key(k) or k == objective})
         for key in all_keys:
             direction = direction_for(key, runs[0].objective, runs[0].direction)
             last = [s.get(key, {}).get("last") for s in summaries]

@@ -18,12 +18,13 @@ from pathlib import Path
 from .data import jobs as data
 from .metric_writer import MetricWriter
 from .paths import checkpoint_file, record_checkpoint
+from .system_metrics import refuse_system_keys
 
 
 class WorkerReporter:
     def __init__(self, conn: sqlite3.Connection, job_id: int, run_id: int | None,
                  run_dir: Path, heartbeat_s: float = 1.0, writer: MetricWriter | None = None,
-                 stop_grace_s: float = 10.0):
+                 stop_grace_s: float = 10.0, device: str = "cpu"):
         self.conn = conn
         self.job_id = job_id
         self.run_id = run_id
@@ -32,6 +33,7 @@ class WorkerReporter:
         self.writer = writer
         # seconds an adapter gives a child process between SIGTERM and SIGKILL when stopping
         self.stop_grace_s = stop_grace_s
+        self.device = device  # "cpu" or "cuda": what the job was given (adapters.base.Reporter)
         self._heartbeat_s = heartbeat_s
         self._progress = 0.0
         self._message = ""
@@ -50,6 +52,7 @@ class WorkerReporter:
             epoch: float | None = None) -> None:
         if self.writer is None:
             raise RuntimeError("this job has no run to log metrics to")
+        refuse_system_keys(metrics)
         self.writer.log(metrics, step=step, epoch=epoch)
         self._activity = time.time()
 

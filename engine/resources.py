@@ -6,7 +6,9 @@ support (temperature on some boards, power on others) read as None.
 This module only observes (and tells which labdeck job a GPU process belongs to). Who may use
 which device (``LABDECK_GPUS``, the foreign-memory threshold, sharing) and which job holds
 which device is the scheduler's business (engine/placement.py); it fills the ``held_by`` /
-``usable`` / ``note`` fields of the views built here.
+``usable`` / ``note`` fields of the views built here. A job learns its
+devices from its environment (``assigned_gpus``, ``job_device``) and its system-metrics
+sampler reads them again and again through one ``GpuReader``.
 """
 
 from __future__ import annotations
@@ -118,7 +120,7 @@ def _nvml_reason(pynvml: Any, exc: Exception) -> str:
     return f"NVML error: {exc}"
 
 
-def _device(pynvml: Any, index: int) -> GpuState:
+def _device(pynvml: Any, index: int, processes: bool = True) -> GpuState:
     h = pynvml.nvmlDeviceGetHandleByIndex(index)
     mem = pynvml.nvmlDeviceGetMemoryInfo(h)
     return GpuState(
@@ -131,7 +133,7 @@ def _device(pynvml: Any, index: int) -> GpuState:
         temp_c=_optional(pynvml, lambda: float(pynvml.nvmlDeviceGetTemperature(
             h, pynvml.NVML_TEMPERATURE_GPU))),
         power_w=_optional(pynvml, lambda: pynvml.nvmlDeviceGetPowerUsage(h) / 1000.0),
-        processes=tuple(_processes(pynvml, h)),
+        processes=tuple(_processes(pynvml, h)) if processes else (),
     )
 
 
@@ -232,3 +234,71 @@ def _worker_ancestor(pid: int, workers: Mapping[int, int]) -> int | None:
             return None
     return None
 
+
+# ------------------------------------------------------------------ a job's own devices
+
+
+def assigned_gpus(environ: Mapping[str, str] | None = None) -> tuple[int, ...]:
+    """The NVML indices of the GPUs this job was given (``LABDECK_GPU_INDICES``); () for a CPU
+    job. Raises ValueError naming the variable for a value that is no list of indices."""
+    text = (os.environ if environ is None else environ).get(GPU_INDICES_ENV, "").strip()
+    if not text:
+        return ()
+    try:
+        indices = tuple(int(part) for part in text.split(","))
+    except ValueError:
+        raise ValueError(f"{GPU_INDICES_ENV}={text!r} is not a comma-separated list of"
+                         " GPU indices") from None
+    if any(i < 0 for i in indices):
+        raise ValueError(f"{GPU_INDICES_ENV}={text!r}: GPU indices are >= 0")
+    return indices
+
+
+def job_device(environ: Mapping[str, str] | None = None) -> str:
+    """The torch device a job computes on: "cuda" (its first visible GPU; the process sees
+    only its own through CUDA_VISIBLE_DEVICES) when it was given GPUs, else "cpu"."""
+    return "cuda" if assigned_gpus(environ) else "cpu"
+
+
+class GpuReader:
+    """Reads the same devices again and again (a job's system metrics) with NVML initialised
+    once. ``read`` returns the devices it could read, without their process lists; with no
+    NVML (``status`` says why) it returns none. Never raises."""
+
+    def __init__(self, indices: tuple[int, ...]):
+        self.indices = indices
+        self.status = "ok"
+        self._pynvml: Any = None
+        if not indices:
+            return
+        try:
+            import pynvml
+        except ImportError:
+            self.status = "nvidia-ml-py not installed"
+            return
+        try:
+            pynvml.nvmlInit()
+        except pynvml.NVMLError as exc:
+            self.status = _nvml_reason(pynvml, exc)
+            return
+        self._pynvml = pynvml
+
+    def read(self) -> list[GpuState]:
+        pynvml = self._pynvml
+        if pynvml is None:
+            return []
+        out = []
+        for index in self.indices:
+            try:
+                out.append(_device(pynvml, index, processes=False))
+            except pynvml.NVMLError as exc:  # gone, or lost: say so once, keep the others
+                self.status = f"GPU {index}: {_nvml_reason(pynvml, exc)}"
+        return out
+
+    def close(self) -> None:
+        if self._pynvml is not None:
+            try:
+                self._pynvml.nvmlShutdown()
+            except self._pynvml.NVMLError:
+                pass
+            self._pynvml = None

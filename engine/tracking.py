@@ -10,6 +10,9 @@ Inside a labdeck worker (a ``script`` adapter job) ``init`` attaches to the job'
 worker owns the run's status. Standalone, it creates the run in the home (``$LABDECK_HOME`` or
 ``home=``); points are buffered and flushed in batches and at exit; an uncaught exception
 marks the run failed, and a run whose process dies is failed by the scheduler's sweep.
+
+Keys under ``sys/`` are reserved for the system metrics labdeck samples while a job runs
+(engine/system_metrics.py): ``log`` refuses them with ReservedKeyError, a ValueError.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from .home_access import make_dir
 from .metric_writer import MetricWriter
 from .schema import connect_sync, write_tx
 from .settings import load_settings
+from .system_metrics import refuse_system_keys
 
 
 class MetricWriteError(RuntimeError):
@@ -49,6 +53,7 @@ class TrackedRun:
             epoch: float | None = None) -> None:
         if self._finished:
             raise RuntimeError(f"run {self.id} is finished")
+        refuse_system_keys(metrics)  # sys/ is labdeck's own (engine/system_metrics.py)
         self._writer.log(metrics, step=step, epoch=epoch)
 
     def flush(self) -> None:

@@ -29,8 +29,10 @@ from .process_tree import ProcessTree, job_marker
 from .records import HOST
 from .registry import get_adapter_class
 from .reporter import WorkerReporter
+from .resources import assigned_gpus, job_device
 from .schema import connect_sync
 from .settings import load_settings
+from .system_metrics import start_for_job
 
 
 class JobError(RuntimeError):
@@ -83,8 +85,10 @@ def run_job(job_id: int, home: str | None) -> int:
     tree = ProcessTree(root=os.getpid(), marker=job_marker(settings.home, job_id),
                        group=os.getpid() if os.getpgrp() == os.getpid() else None)
     watching = tree.watch(1.0)
+    sampler = start_for_job(settings.db_path, tree.refresh)  # sys/ metrics of the tree
     status, error, result = "completed", None, None
     try:
+        reporter.device = _device(job_id)
         result = _dispatch(conn, job, job_id, run_dir, reporter)
         if reporter.should_stop():
             status = "cancelled"
@@ -97,6 +101,8 @@ def run_job(job_id: int, home: str | None) -> int:
             status = "failed"
             error = f"{type(exc).__name__}: {exc}"
     finally:
+        if sampler is not None:
+            sampler.stop()
         watching.set()
         _kill_leftovers(tree)
         reporter.close()
@@ -105,6 +111,16 @@ def run_job(job_id: int, home: str | None) -> int:
     data.worker_finished(conn, job_id, status, result, error)
     print(f"labdeck: job {job_id} {status}" + (f": {error}" if error else ""), flush=True)
     return 0 if status == "completed" else 1
+
+
+def _device(job_id: int) -> str:
+    """The device the scheduler gave the job (its environment says); a GPU job says which
+    in the run's log."""
+    gpus = assigned_gpus()
+    if gpus:
+        print(f"labdeck: job {job_id} device cuda: GPUs {','.join(map(str, gpus))}"
+              f" (CUDA_VISIBLE_DEVICES={os.environ.get('CUDA_VISIBLE_DEVICES', '')})", flush=True)
+    return job_device()
 
 
 def _kill_leftovers(tree: ProcessTree) -> None:

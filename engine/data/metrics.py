@@ -6,6 +6,10 @@ Storage encoding lives here too: NaN is stored as NULL (SQLite would store it so
 read back as NaN; point ids come from ``metric_seq``, so they grow in commit order and serve as
 the cursor of incremental reads. Point reads return plain tuples, their columns named where the
 statement is: a live chart reads hundreds of thousands of them.
+
+System metrics (``sys/`` keys) are stored and read like any other, but they are no output of
+the job: they neither count as its activity, nor move the run's step, nor enter its summary
+(unless one is the experiment's objective).
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ from __future__ import annotations
 import sqlite3
 from typing import Any
 
-from ..directions import direction_for
+from ..directions import SYSTEM_PREFIX, direction_for, is_system_key
 from ..models import MetricBatch
 from ..records import decode_value
 from ..schema import write_tx
@@ -22,13 +26,19 @@ from .rows import fetch_all, fetch_one, scalar
 # one point as a writer buffers it: ({key: value}, step, wall time, epoch)
 Buffered = tuple[dict[str, float], int, float, "float | None"]
 
+# SQL conditions on a metric_keys row ``k``: a system metric (sys/..., case-sensitive as the
+# prefix is; LIKE would not be) or not
+_SYSTEM = f"substr(k.key, 1, {len(SYSTEM_PREFIX)}) = '{SYSTEM_PREFIX}'"
+_NOT_SYSTEM = f"substr(k.key, 1, {len(SYSTEM_PREFIX)}) <> '{SYSTEM_PREFIX}'"
+
 
 def last_output_sql(run_id: str, *times: str) -> str:
     """An SQL expression: the latest of ``times`` (columns such as a job's ``activity`` and
     ``started``) and the wall time of the run's newest metric point; one index probe per
     metric key. Heartbeats are not output and never count."""
     newest_point = (f"(SELECT MAX((SELECT m.wall FROM metrics m WHERE m.key_id=k.id"
-                    f" ORDER BY m.id DESC LIMIT 1)) FROM metric_keys k WHERE k.run_id={run_id})")
+                    f" ORDER BY m.id DESC LIMIT 1)) FROM metric_keys k WHERE k.run_id={run_id}"
+                    f" AND {_NOT_SYSTEM})")
     parts = [f"COALESCE({t}, 0)" for t in (*times, newest_point)]
     return f"NULLIF(MAX({', '.join(parts)}), 0)"
 
@@ -42,10 +52,12 @@ def key_ids(conn: sqlite3.Connection, run_id: int) -> dict[str, int]:
         conn, "SELECT id, key FROM metric_keys WHERE run_id=?", (run_id,))}
 
 
-def last_step(conn: sqlite3.Connection, run_id: int) -> int:
-    """The run's highest step so far; -1 before its first point."""
+def last_step(conn: sqlite3.Connection, run_id: int, system: bool = False) -> int:
+    """The run's highest step so far; -1 before its first point. Its own metrics' steps, or
+    with ``system`` its ``sys/`` samples' (their steps count samples, not training)."""
+    which = _SYSTEM if system else _NOT_SYSTEM
     return int(scalar(conn, "SELECT COALESCE(MAX(m.step), -1) FROM metrics m JOIN metric_keys k"
-                            " ON k.id=m.key_id WHERE k.run_id=?", (run_id,)))
+                            f" ON k.id=m.key_id WHERE k.run_id=? AND {which}", (run_id,)))
 
 
 def append(conn: sqlite3.Connection, run_id: int, known: dict[str, int],
@@ -130,13 +142,16 @@ def last_epoch(conn: sqlite3.Connection, run_id: int) -> float | None:
 
 
 def summarize_run(conn: sqlite3.Connection, run_id: int) -> dict[str, dict[str, Any]]:
-    """Per key: last, min, max, best (by direction), step of best, count, nan count."""
+    """Per key: last, min, max, best (by direction), step of best, count, nan count. System
+    metrics (``sys/``) are left out, but for one that is the experiment's objective."""
     exp = fetch_one(conn, "SELECT e.objective, e.direction FROM runs r JOIN experiments e"
                           " ON e.id=r.experiment_id WHERE r.id=?", (run_id,))
     objective, obj_dir = (exp["objective"], exp["direction"]) if exp else (None, None)
     out: dict[str, dict[str, Any]] = {}
     for k in fetch_all(conn, "SELECT id, key FROM metric_keys WHERE run_id=?", (run_id,)):
         key_id, key = k["id"], k["key"]
+        if is_system_key(key) and key != objective:
+            continue
         agg = fetch_one(conn, "SELECT COUNT(*) AS count, SUM(value IS NULL) AS nans,"
                               " MIN(value) AS vmin, MAX(value) AS vmax, MAX(step) AS last_step"
                               " FROM metrics WHERE key_id=?", (key_id,))

@@ -14,6 +14,7 @@ from adapters.base import ConfigError
 from ..data import experiments
 from ..data import studies as data
 from ..data.studies import StudyRow, Trial
+from ..directions import is_system_key
 from ..experiments import ConflictError, NotFoundError
 from ..models import Record
 from ..records import now
@@ -88,8 +89,12 @@ def create_study(conn: sqlite3.Connection, settings: Settings, name: str, experi
     space = build_space(cls, base, params)
     reserved = {}
     pruner_options = opts.pop("pruner_options", None) or {}
-    objective = opts.pop("objective", None) or exp.objective or (
+    asked = opts.pop("objective", None)
+    objective = asked or exp.objective or (
         cls.default_objective[0] if cls.default_objective else None)
+    if objective and not asked and is_system_key(objective):
+        raise ConfigError({"objective": f"{objective!r} (the experiment's) is a system metric;"
+                           " a study optimises one only when told so (--objective)"})
     direction = opts.pop("direction", None) or (exp.direction if objective == exp.objective
                                                 else None)
     if direction is None:

@@ -24,6 +24,7 @@ from ..data import metrics
 from ..metric_writer import MetricWriter
 from ..paths import checkpoint_file, record_checkpoint
 from ..records import decode_value
+from ..resources import job_device
 
 
 class TrialReporter:
@@ -49,6 +50,7 @@ class TrialReporter:
         self._closed = False
         self._poller = poller
         self.stop_grace_s = 10.0  # how long a stopped command may take (script adapter)
+        self.device = job_device()  # what the study job was given (adapters.base.Reporter)
         poller.attach(self)
 
     # -- Reporter protocol ---------------------------------------------------------------
