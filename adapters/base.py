@@ -216,6 +216,13 @@ class Reporter(Protocol):
     An engine reporter also has ``stop_grace_s``: when ``should_stop()`` turns true, an adapter
     that started child processes sends them one SIGTERM, waits that long, then SIGKILLs them
     (read it with ``getattr``, as a reporter outside the engine may not have it).
+
+    And ``device``: the torch device string the job was given, ``"cpu"`` or ``"cuda"`` (the
+    job's first GPU: the process sees only the GPUs the scheduler gave it, through
+    ``CUDA_VISIBLE_DEVICES``). An adapter computes there; one that cannot fails with a clear
+    error rather than falling back. Read it with ``reporter_device(reporter)``: a reporter
+    without it means ``"cpu"``. Metric keys under ``sys/`` are the engine's own (system
+    metrics) and refused from adapters.
     """
 
     run_dir: Path  # the run's directory; checkpoints go under run_dir / "checkpoints"
@@ -238,6 +245,12 @@ class Reporter(Protocol):
     def info(self, message: str) -> None:
         """A human line for the run's log."""
         ...
+
+
+def reporter_device(reporter: object) -> str:
+    """The device a reporter gives its job (``"cpu"`` or ``"cuda"``); "cpu" when it says none."""
+    device = getattr(reporter, "device", None)
+    return device if isinstance(device, str) and device else "cpu"
 
 
 @dataclass

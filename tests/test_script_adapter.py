@@ -23,3 +23,24 @@ def test_placeholders_are_the_only_extra_keys():
     assert ScriptAdapter().render_command({**cfg, "lr": "a b"}) == "python t.py --lr 'a b'"
     parsed = ScriptAdapter.parse_assignments(["lr=1e-3", "name=abc", "timeout_s=5"])
     assert parsed == {"lr": 1e-3, "name": "abc", "timeout_s": 5.0}
+
+
+def test_the_command_gets_the_jobs_devices(tmp_path, monkeypatch):
+    """The worker's environment, with the GPUs the scheduler gave the job, reaches the
+    command (which then sees exactly those devices)."""
+    from adapters.conformance import RecordingReporter
+
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "3")
+    monkeypatch.setenv("CUDA_DEVICE_ORDER", "PCI_BUS_ID")
+    monkeypatch.setenv("LABDECK_GPU_INDICES", "3")
+    script = tmp_path / "devices.py"
+    script.write_text("import json, os\n"
+                      "print(json.dumps({'step': 0,"
+                      " 'visible': float(os.environ['CUDA_VISIBLE_DEVICES']),"
+                      " 'indices': float(os.environ['LABDECK_GPU_INDICES']),"
+                      " 'pci_order': float(os.environ['CUDA_DEVICE_ORDER'] == 'PCI_BUS_ID')}))\n")
+    rep = RecordingReporter(tmp_path / "run")
+    cfg = ScriptAdapter.validate_config({"command": f"python {script}"})
+    result = ScriptAdapter().train(cfg, rep)
+    assert result["exit_code"] == 0, rep.lines
+    assert rep.metrics == [(0, {"visible": 3.0, "indices": 3.0, "pci_order": 1.0})]

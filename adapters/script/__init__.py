@@ -6,6 +6,10 @@ not use is rejected as unknown). The command logs through labdeck's tracking API
 JSON-object lines with a ``step`` and numeric metrics, which are ingested; other output goes to
 the run's log.
 
+Environment. The command inherits the worker's, with the job's devices: the GPUs the scheduler
+gave it (``CUDA_VISIBLE_DEVICES`` with ``CUDA_DEVICE_ORDER=PCI_BUS_ID``, and their physical
+indices in ``LABDECK_GPU_INDICES``; none for a CPU job), ``LABDECK_RUN_ID`` and the home.
+
 Output. One reader thread reads the command's stdout as bytes and decodes each line as UTF-8
 with replacement characters, so no byte sequence can stop it. A JSON object with a ``step``
 key is a metric line. A metric line that cannot be stored is a *bad line*: skipped whole,

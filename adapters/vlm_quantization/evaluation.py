@@ -30,7 +30,15 @@ from adapters.base import EvalResult
 from .data import Split
 from .metrics import cosine_distance, hamming_distance, retrieval_scores
 from .model import bit_lengths
-from .runtime import encode_images, encode_texts, load_checkpoint, load_dataset, split_captions
+from .runtime import (
+    describe_device,
+    encode_images,
+    encode_texts,
+    job_device,
+    load_checkpoint,
+    load_dataset,
+    split_captions,
+)
 
 KS = (1, 5, 10)
 METHODS = ("hamming", "cosine")
@@ -95,10 +103,13 @@ def format_table(rows: list[dict[str, Any]]) -> str:
 
 
 def evaluate(cfg: dict[str, Any], checkpoint: Path, reporter) -> EvalResult:
-    """The evaluate job: the full retrieval table on the test split."""
+    """The evaluate job: the full retrieval table on the test split, encoded on the job's
+    device."""
     t0 = time.time()
+    device = job_device(reporter)
     reporter.progress(0.0, f"loading {checkpoint.name}")
-    model, tok, state = load_checkpoint(checkpoint)
+    model, tok, state = load_checkpoint(checkpoint, device)
+    reporter.info(describe_device(device))
     mcfg = state["config"]
     data = load_dataset({**cfg, "image_size": mcfg["image_size"]}, info=reporter.info)
     reporter.progress(0.2, "encoding the test split")

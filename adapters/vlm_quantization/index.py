@@ -12,6 +12,9 @@ Layout of ``index_dir``::
 
 A prefix of a code is the code at that bit length; cosine at ``bits`` re-normalises the
 first ``bits`` feature columns (a row's global scale does not change the prefix's direction).
+
+The index is built on the job's device; ``model.pt`` holds CPU tensors and ``load_index``
+puts the model on the CPU unless asked for another device.
 """
 
 from __future__ import annotations
@@ -32,10 +35,13 @@ from .codes import prefix_codes
 from .data import load_image
 from .model import bit_lengths
 from .runtime import (
+    describe_device,
     encode_images,
     encode_texts,
+    job_device,
     load_checkpoint,
     load_dataset,
+    resolve_device,
     save_checkpoint,
     split_captions,
 )
@@ -55,7 +61,9 @@ def _thumbnail(item, image_size: int) -> Image.Image:
 
 def build_index(cfg: dict[str, Any], checkpoint: Path, index_dir: Path, reporter) -> dict:
     t0 = time.time()
-    model, tok, state = load_checkpoint(checkpoint)
+    device = job_device(reporter)
+    model, tok, state = load_checkpoint(checkpoint, device)
+    reporter.info(describe_device(device))
     mcfg = state["config"]
     data_cfg = {**cfg, "image_size": mcfg["image_size"]}
     items = load_dataset(data_cfg, info=reporter.info).test.database
@@ -131,13 +139,15 @@ class VLMIndex:
         return str(self.index_dir / "thumbs" / self.meta["thumbs"][i])
 
 
-def load_index(index_dir: Path) -> VLMIndex:
+def load_index(index_dir: Path, device: str = "cpu") -> VLMIndex:
+    """The index with its model on ``device``: the CPU unless told otherwise (the TUI and CLI
+    search in their own process, whatever device built the index)."""
     index_dir = Path(index_dir)
     meta_path = index_dir / "meta.json"
     if not meta_path.is_file():
         raise FileNotFoundError(f"not an index directory (no meta.json): {index_dir}")
     meta = json.loads(meta_path.read_text("utf-8"))
-    model, tok, _ = load_checkpoint(index_dir / "model.pt")
+    model, tok, _ = load_checkpoint(index_dir / "model.pt", resolve_device(device))
     arrays = [np.load(index_dir / f"{side}_{kind}.npy")
               for kind in ("codes", "feats") for side in ("img", "txt")]
     return VLMIndex(index_dir, model, tok, meta, *arrays)

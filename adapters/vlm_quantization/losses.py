@@ -36,7 +36,9 @@ def balance(h: torch.Tensor) -> torch.Tensor:
 
 def hash_loss(hi: torch.Tensor, ht: torch.Tensor, labels: torch.Tensor, bits: tuple[int, ...],
               temperature: float, quantization_weight: float,
-              balance_weight: float) -> tuple[torch.Tensor, dict[str, float]]:
+              balance_weight: float) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """(total loss, its detached parts). The parts stay tensors: reading one (``float``)
+    waits for a GPU, so the training loop does it only on the steps it logs."""
     c = q = b = hi.new_zeros(())
     for L in bits:
         pi, pt = hi[:, :L], ht[:, :L]
@@ -46,5 +48,5 @@ def hash_loss(hi: torch.Tensor, ht: torch.Tensor, labels: torch.Tensor, bits: tu
     n = len(bits)
     c, q, b = c / n, q / n, b / n
     total = c + quantization_weight * q + balance_weight * b
-    return total, {"contrastive": float(c.detach()), "quantization": float(q.detach()),
-                   "balance": float(b.detach())}
+    return total, {"contrastive": c.detach(), "quantization": q.detach(),
+                   "balance": b.detach()}

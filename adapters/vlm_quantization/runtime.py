@@ -1,12 +1,25 @@
-"""Shared torch-side plumbing: dataset loading from a config, checkpoints, batch encoding.
+"""Shared torch-side plumbing: the job's device, dataset loading from a config, checkpoints,
+batch encoding.
+
+Devices: a job computes on the device its reporter gives (``reporter.device``: "cpu", or
+"cuda" for the first of the GPUs the scheduler made visible); a "cuda" job on a machine where
+torch sees no GPU fails at once with ``DeviceUnavailable`` saying why, never deep in torch.
+Training runs the encoders under autocast on CUDA (bfloat16 where the GPU supports it, else
+float16 with loss scaling) and computes the loss in float32; encoding for evaluation, indexes
+and search stays float32, so codes do not depend on the GPU's precision. Never on the CPU.
 
 Checkpoints are plain dicts (state_dicts, the config, the tokenizer vocabulary, counters) so
-they load with ``torch.load(..., weights_only=True)``.
+they load with ``torch.load(..., weights_only=True)``. They hold CPU tensors and load with
+``map_location="cpu"`` before moving to the device asked for, so a model trained on a GPU
+searches on a CPU-only machine and back. Encoding runs on the model's device and returns
+numpy arrays.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
+import os
 import random
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -14,6 +27,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
+
+from adapters.base import reporter_device
 
 from .data import Dataset, Item, load_folder, synthetic_dataset
 from .model import CrossModalHasher, images_to_tensor
@@ -24,6 +39,76 @@ if TYPE_CHECKING:
 
     Hasher = CrossModalHasher | SiglipHasher
     Tokenizer = CharTokenizer | HFTokenizer
+
+
+class DeviceUnavailable(RuntimeError):
+    """The job was given a device this process cannot compute on."""
+
+
+def resolve_device(name: str) -> torch.device:
+    """``name`` ("cpu", "cuda", "cuda:1") as a torch device this process can use, or
+    DeviceUnavailable saying why not."""
+    try:
+        device = torch.device(name)
+    except (RuntimeError, ValueError) as exc:
+        raise DeviceUnavailable(f"unknown device {name!r} ({exc})") from None
+    if device.type == "cpu":
+        return device
+    if device.type != "cuda":
+        raise DeviceUnavailable(f"device {name!r}: vlm_quantization computes on cpu or cuda")
+    if not torch.cuda.is_available():
+        build = (f"built for CUDA {torch.version.cuda}" if torch.version.cuda
+                 else "a CPU-only build")
+        visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+        raise DeviceUnavailable(
+            f"this job was given device {name!r} but torch sees no CUDA GPU (torch "
+            f"{torch.__version__}, {build}; CUDA_VISIBLE_DEVICES={visible!r}): install a CUDA "
+            "build of torch where the job runs, or run it on the CPU (--gpus 0)")
+    index = 0 if device.index is None else device.index
+    count = torch.cuda.device_count()
+    if index >= count:
+        raise DeviceUnavailable(f"device {name!r}: this process sees {count} CUDA device(s)")
+    return torch.device("cuda", index)
+
+
+def job_device(reporter) -> torch.device:
+    """The device the job was given (``reporter.device``; "cpu" for a reporter without one)."""
+    return resolve_device(reporter_device(reporter))
+
+
+def describe_device(device: torch.device) -> str:
+    """A line for the run's log: which device, and on CUDA which GPU (its UUID: a check can
+    compare it with the one the scheduler assigned) and how many the process sees."""
+    if device.type != "cuda":
+        return f"device {device}"
+    props = torch.cuda.get_device_properties(device)
+    uuid = str(getattr(props, "uuid", "") or "")
+    if uuid and not uuid.startswith(("GPU-", "MIG-")):
+        uuid = "GPU-" + uuid  # NVML's spelling
+    return (f"device {device}: {props.name}" + (f" ({uuid})" if uuid else "")
+            + f"; {torch.cuda.device_count()} visible CUDA device(s); mixed precision "
+            + str(amp_dtype(device)).removeprefix("torch."))
+
+
+def amp_dtype(device: torch.device) -> torch.dtype | None:
+    """The autocast type on ``device``: bfloat16 on a CUDA GPU that supports it, else
+    float16; None (no autocast) on the CPU."""
+    if device.type != "cuda":
+        return None
+    return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+
+
+def autocast(device: torch.device):
+    """Mixed precision for the forward pass on CUDA; nothing on the CPU."""
+    dtype = amp_dtype(device)
+    if dtype is None:
+        return contextlib.nullcontext()
+    return torch.autocast(device.type, dtype=dtype)
+
+
+def grad_scaler(device: torch.device) -> torch.amp.GradScaler:
+    """Loss scaling, needed with float16 only; a pass-through otherwise."""
+    return torch.amp.GradScaler(device.type, enabled=amp_dtype(device) == torch.float16)
 
 
 def load_dataset(config: dict[str, Any], info: Callable[[str], None] | None = None) -> Dataset:
@@ -80,21 +165,36 @@ def tokenizer_from_state(state: dict[str, Any]):
     return CharTokenizer(list(state["vocab"]), int(state["max_len"]))
 
 
+def _on_cpu(value: Any) -> Any:
+    """``value`` (a state dict, nested) with every tensor copied to the CPU."""
+    if isinstance(value, torch.Tensor):
+        return value.detach().cpu()
+    if isinstance(value, dict):
+        return type(value)((k, _on_cpu(v)) for k, v in value.items())
+    if isinstance(value, (list, tuple)):
+        return type(value)(_on_cpu(v) for v in value)
+    return value
+
+
 def save_checkpoint(path: Path, model, tokenizer: Tokenizer, config: dict[str, Any],
-                    optimizer=None, scheduler=None, **counters: Any) -> None:
+                    optimizer=None, scheduler=None, scaler=None, **counters: Any) -> None:
+    """Write a checkpoint of CPU tensors, whatever device the model is on."""
     state = {"model": model.state_dict(), "vocab": tokenizer.vocab,
              "max_len": tokenizer.max_len, "config": dict(config), **counters}
     if optimizer is not None:
         state["optimizer"] = optimizer.state_dict()
     if scheduler is not None:
         state["scheduler"] = scheduler.state_dict()
+    if scaler is not None and scaler.is_enabled():
+        state["scaler"] = scaler.state_dict()
     tmp = Path(path).with_suffix(".tmp")
-    torch.save(state, tmp)
+    torch.save(_on_cpu(state), tmp)
     tmp.replace(path)  # atomic: a reader never sees half a checkpoint
 
 
-def load_checkpoint(path: Path) -> tuple[Hasher, Tokenizer, dict[str, Any]]:
-    """(model in eval mode, tokenizer, the raw checkpoint dict)."""
+def load_checkpoint(path: Path, device: torch.device | str = "cpu",
+                    ) -> tuple[Hasher, Tokenizer, dict[str, Any]]:
+    """(model in eval mode on ``device``, tokenizer, the raw checkpoint dict, on the CPU)."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint not found: {path}")
@@ -106,16 +206,24 @@ def load_checkpoint(path: Path) -> tuple[Hasher, Tokenizer, dict[str, Any]]:
         tok = CharTokenizer(list(state["vocab"]), int(state["max_len"]))
         model = build_model(state["config"], len(tok))
     model.load_state_dict(state["model"])
+    model.to(device)
     model.eval()
     return model, tok, state
+
+
+def model_device(model: Hasher) -> torch.device:
+    return next(model.parameters()).device
 
 
 @torch.no_grad()
 def encode_images(model: Hasher, arrays: Sequence[np.ndarray] | np.ndarray,
                   batch_size: int = 256) -> np.ndarray:
-    """Continuous codes h (n, hash_dim) in (-1, 1); the binary code is sign(h)."""
+    """Continuous codes h (n, hash_dim) in (-1, 1); the binary code is sign(h). Computed on
+    the model's device, in float32."""
     model.eval()
-    out = [model.encode_image(images_to_tensor(np.stack(list(arrays[i:i + batch_size]))))[0]
+    device = model_device(model)
+    out = [model.encode_image(images_to_tensor(np.stack(list(arrays[i:i + batch_size])))
+                              .to(device))[0].float().cpu()
            for i in range(0, len(arrays), batch_size)]
     return torch.cat(out).numpy() if out else np.zeros((0, model.image_hash.hash_dim), "float32")
 
@@ -124,8 +232,9 @@ def encode_images(model: Hasher, arrays: Sequence[np.ndarray] | np.ndarray,
 def encode_texts(model: Hasher, tok: Tokenizer, texts: Sequence[str],
                  batch_size: int = 512) -> np.ndarray:
     model.eval()
-    out = [model.encode_text(tok.encode_batch(texts[i:i + batch_size]))[0]
-           for i in range(0, len(texts), batch_size)]
+    device = model_device(model)
+    out = [model.encode_text(tok.encode_batch(texts[i:i + batch_size]).to(device))[0]
+           .float().cpu() for i in range(0, len(texts), batch_size)]
     return torch.cat(out).numpy() if out else np.zeros((0, model.text_hash.hash_dim), "float32")
 
 

@@ -168,9 +168,13 @@ class SiglipHasher(nn.Module):
     @torch.no_grad()
     def precompute(self, images: torch.Tensor, ids: torch.Tensor,
                    batch_size: int = 64) -> tuple[torch.Tensor, torch.Tensor]:
-        """Pooled features of a whole training set (frozen towers: they never change)."""
+        """Pooled features of a whole training set (frozen towers: they never change),
+        computed on the model's device and kept in CPU memory, like the set itself."""
+        device = next(self.parameters()).device
+
         def run(fn, x):
-            return torch.cat([fn(x[i:i + batch_size]) for i in range(0, len(x), batch_size)])
+            return torch.cat([fn(x[i:i + batch_size].to(device)).float().cpu()
+                              for i in range(0, len(x), batch_size)])
         return run(self.image_features, images), run(self.text_features, ids)
 
     def encode_image(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

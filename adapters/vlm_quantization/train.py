@@ -10,6 +10,10 @@ the time limit ``timeout_s`` (on expiry: save ``last.pt``, fail "timed out after
 ``val/loss``, ``val/map_i2t_<bits>``, ``val/map_t2i_<bits>`` (Hamming) for every bit length,
 ``val/map_<bits>`` (the mean of both directions; the default objective uses 64), then
 ``last.pt`` and, when the objective improves, ``best.pt``.
+
+On the job's device (``reporter.device``; runtime.py): the model and each batch move there,
+the encoders run under autocast on CUDA, the loss is float32; the training set stays in CPU
+memory.
 """
 
 from __future__ import annotations
@@ -27,10 +31,15 @@ from .evaluation import encode_split, score_codes
 from .losses import hash_loss
 from .model import bit_lengths, images_to_tensor
 from .runtime import (
+    autocast,
     build_model,
     build_tokenizer,
+    describe_device,
+    grad_scaler,
     is_siglip,
+    job_device,
     load_dataset,
+    model_device,
     save_checkpoint,
     split_captions,
     subset,
@@ -54,14 +63,16 @@ def _lr_lambda(total_steps: int, warmup: int):
 def _val_loss(model, tok, split: Split, cfg: dict[str, Any], bits) -> float:
     items = split.database
     caps = split_captions(items)
+    device = model_device(model)
     total, n = 0.0, 0
     for i in range(0, len(items), 256):
         chunk = items[i:i + 256]
         if len(chunk) < 2:
             continue
-        hi, _ = model.encode_image(images_to_tensor(np.stack([it.pixels() for it in chunk])))
-        ht, _ = model.encode_text(tok.encode_batch(caps[i:i + 256]))
-        labels = torch.tensor([it.label for it in chunk])
+        hi, _ = model.encode_image(
+            images_to_tensor(np.stack([it.pixels() for it in chunk])).to(device))
+        ht, _ = model.encode_text(tok.encode_batch(caps[i:i + 256]).to(device))
+        labels = torch.tensor([it.label for it in chunk], device=device)
         loss, _ = hash_loss(hi, ht, labels, bits, cfg["temperature"],
                             cfg["quantization_weight"], cfg["balance_weight"])
         total, n = total + float(loss) * len(chunk), n + len(chunk)
@@ -70,6 +81,7 @@ def _val_loss(model, tok, split: Split, cfg: dict[str, Any], bits) -> float:
 
 def train(cfg: dict[str, Any], reporter, resume_from: Path | None = None) -> dict[str, Any]:
     t0 = time.time()
+    device = job_device(reporter)  # before any work: a device this process lacks fails now
     deadline = time.monotonic() + cfg["timeout_s"] if cfg["timeout_s"] else None
     if cfg["num_threads"] > 0:
         torch.set_num_threads(cfg["num_threads"])
@@ -92,6 +104,8 @@ def train(cfg: dict[str, Any], reporter, resume_from: Path | None = None) -> dic
         reporter.info(f"backbone siglip from {cfg['backbone_path']} "
                       f"({'frozen: training the hash heads only' if model.freeze else 'fine-tuned'}"
                       f"; images resized to {model.image_size} px)")
+    model.to(device)
+    reporter.info(describe_device(device))
     images = images_to_tensor(np.stack([it.pixels() for it in items]))
     cap_ids = tok.encode_batch([c for it in items for c in it.captions])
     cap_start = torch.tensor(np.cumsum([0] + [len(it.captions) for it in items])[:-1])
@@ -108,18 +122,21 @@ def train(cfg: dict[str, Any], reporter, resume_from: Path | None = None) -> dic
                             weight_decay=cfg["weight_decay"])
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt, _lr_lambda(total_steps, min(100, max(1, total_steps // 10))))
+    scaler = grad_scaler(device)
     start_epoch, skip_steps, step, best = 0, 0, 0, -1.0
     if state is not None:
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])
         sched.load_state_dict(state["scheduler"])
+        if "scaler" in state and scaler.is_enabled():
+            scaler.load_state_dict(state["scaler"])
         start_epoch, skip_steps = int(state["epoch"]), int(state.get("epoch_step", 0))
         step, best = int(state["step"]), float(state["best"])
         reporter.info(f"resumed from {resume_from} at epoch {start_epoch}, step {step}")
     reporter.info(f"training on {len(items)} items, {steps_per_epoch} steps/epoch, bits {bits}")
 
     def save(name: str, epoch: int, epoch_step: int = 0) -> None:
-        save_checkpoint(reporter.checkpoint_path(name), model, tok, cfg, opt, sched,
+        save_checkpoint(reporter.checkpoint_path(name), model, tok, cfg, opt, sched, scaler,
                         epoch=epoch, epoch_step=epoch_step, step=step, best=best)
         reporter.checkpoint_saved(name, step)
 
@@ -140,21 +157,24 @@ def train(cfg: dict[str, Any], reporter, resume_from: Path | None = None) -> dic
                 timed_out, epoch_step = True, s
                 break
             idx = perm[s * bs:(s + 1) * bs]
-            hi, _ = model.encode_image(images[idx])
-            ht, _ = model.encode_text(cap_ids[picks[s * bs:(s + 1) * bs]])
+            with autocast(device):
+                hi, _ = model.encode_image(images[idx].to(device, non_blocking=True))
+                ht, _ = model.encode_text(
+                    cap_ids[picks[s * bs:(s + 1) * bs]].to(device, non_blocking=True))
             ramp = min(1.0, step / max(1.0, cfg["reg_warmup"] * total_steps))
-            loss, parts = hash_loss(hi, ht, labels[idx], bits, cfg["temperature"],
-                                    ramp * cfg["quantization_weight"],
+            loss, parts = hash_loss(hi.float(), ht.float(), labels[idx].to(device), bits,
+                                    cfg["temperature"], ramp * cfg["quantization_weight"],
                                     ramp * cfg["balance_weight"])
             opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
+            scaler.scale(loss).backward()
+            scaler.step(opt)
+            scaler.update()
             sched.step()
             step += 1
             if step % cfg["log_every"] == 0 or s == steps_per_epoch - 1:
                 reporter.log({"train/loss": float(loss.detach()),
                               "train/lr": sched.get_last_lr()[0],
-                              **{f"train/loss_{k}": v for k, v in parts.items()}},
+                              **{f"train/loss_{k}": float(v) for k, v in parts.items()}},
                              step=step, epoch=epoch + (s + 1) / steps_per_epoch)
             reporter.progress((epoch * steps_per_epoch + s + 1) / total_steps,
                               f"epoch {epoch + 1}/{epochs} step {s + 1}/{steps_per_epoch}")
