@@ -146,7 +146,7 @@ async def exp_delete(args) -> int:
 async def exp_adapters(args) -> int:
     from engine.registry import adapter_names, get_adapter_class
 
-    out = []
+    out: list[dict[str, Any]] = []
     for name in adapter_names():
         cls = get_adapter_class(name)
         out.append({"name": name, "description": cls.description,

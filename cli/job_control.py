@@ -11,6 +11,7 @@ import time
 from engine.api import Engine
 from engine.jobs import FINAL
 from engine.liveness import fmt_stalled, stalled_seconds
+from engine.models import Job
 
 from .output import clean
 
@@ -56,7 +57,7 @@ async def wait_jobs(engine: Engine, job_ids: list[int], quiet: bool) -> list:
     return jobs
 
 
-async def cancel_and_wait(engine: Engine, job_id: int, wait: bool) -> object:
+async def cancel_and_wait(engine: Engine, job_id: int, wait: bool) -> Job:
     job = await engine.cancel_job(job_id)
     if wait and job.status not in FINAL:
         (job,) = await wait_jobs(engine, [job_id], quiet=True)

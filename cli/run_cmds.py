@@ -159,7 +159,7 @@ async def run_metrics(args) -> int:
     async with Engine.session(args.home) as engine:
         run = await engine.get_run(args.run)
         keys = args.key or await engine.metric_keys(run.id)
-        out = {}
+        out: dict[str, list[list[float]]] = {}
         for key in keys:
             if args.max_points:
                 pts = await engine.read_metric(run.id, key, max_points=args.max_points)
@@ -169,9 +169,9 @@ async def run_metrics(args) -> int:
     if args.json:
         emit_json({"run_id": run.id, "metrics": out})
     else:
-        for key, pts in out.items():
-            say(f"{clean(key)} ({len(pts)} points)")
-            for s, v in pts:
+        for key, points in out.items():
+            say(f"{clean(key)} ({len(points)} points)")
+            for s, v in points:
                 say(f"  {fmt_num(s)}\t{fmt_num(v)}")
     return 0
 
@@ -239,7 +239,7 @@ async def run_checkpoints(args) -> int:
     return 0
 
 
-def _size(n: int) -> str:
+def _size(n: float) -> str:
     for unit in ("B", "KB", "MB", "GB"):
         if n < 1024 or unit == "GB":
             return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"

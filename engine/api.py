@@ -72,8 +72,8 @@ class Engine(ExperimentsMixin, RunsMixin, JobsMixin, CompareMixin, StudiesMixin)
                  and pid_alive(held.pid))
         state = self.scheduler.state if self.scheduler is not None else None
         ours = state is not None and state.holds_lease and not (state.problem or state.stopped)
-        return {"serving": alive, "mode": held.mode if alive else None,
-                "pid": held.pid if alive else None, "ours": ours, "running": running,
+        return {"serving": alive, "mode": held.mode if held is not None and alive else None,
+                "pid": held.pid if held is not None and alive else None, "ours": ours, "running": running,
                 "queued": queued, "limit": self.settings.max_concurrency,
                 # this process's scheduler: a fault it is retrying, or the one that ended it
                 "problem": state.problem if state else None,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from adapters.base import ConfigError
 
@@ -11,7 +11,9 @@ from .data import jobs as jobs_data
 from .data import runs as runs_data
 from .models import Experiment
 from .placement import check_request
+from .records import Gone
 from .registry import get_adapter_class
+from .settings import Settings
 from .store import Store
 
 
@@ -25,9 +27,13 @@ class ConflictError(ValueError):
 
 class ExperimentsMixin:
     store: Store
+    settings: Settings
+
+    if TYPE_CHECKING:  # from the other parts of engine.api.Engine
+        async def settle_gone(self) -> Gone: ...
 
     async def list_experiments(self) -> list[Experiment]:
-        await self.settle_gone()  # type: ignore[attr-defined] - a last run's process may be gone
+        await self.settle_gone()  # a last run's process may be gone
         return await self.store.run(data.list_experiments)
 
     async def get_experiment(self, ref: str | int) -> Experiment:

@@ -10,25 +10,24 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .data import evals as evals_data
 from .data import jobs as data
 from .experiments import NotFoundError
 from .liveness import last_output, same_process
-from .models import EvalRecord, IndexRecord, Job
+from .models import EvalRecord, IndexRecord, Job, Run
 from .paths import job_log_path
 from .placement import annotate
 from .process_tree import ProcessTree, job_marker
 from .records import FINAL_STATUSES as FINAL
-from .records import HOST, gone_end
+from .records import HOST, Gone, gone_end
 from .registry import get_adapter_class
 from .resources import ProbeCache, Resources, WaitingJob, owners
 from .settings import Settings
 from .store import Store
 
 # what a read found gone: (kind "job" or "run", id) -> (status, reason) it ends with
-Gone = dict[tuple[str, int], tuple[str, str]]
 
 
 def _shown(job: Job, settings: Settings, gone: Gone) -> Job:
@@ -60,6 +59,10 @@ def _kill_leftovers(settings: Settings, gone: list[data.LiveItem]) -> None:
 class JobsMixin:
     store: Store
     settings: Settings
+
+    if TYPE_CHECKING:  # from the other parts of engine.api.Engine
+        async def get_run(self, ref: int | str) -> Run: ...
+        async def list_checkpoints(self, run_id: int) -> list[dict[str, Any]]: ...
 
     async def settle_gone(self) -> Gone:
         """Fail the running jobs and tracking runs of this host whose process is gone (or is
@@ -108,11 +111,11 @@ class JobsMixin:
 
     async def _run_job(self, job_type: str, run_ref: int | str, checkpoint: str | None,
                        capability: str) -> int:
-        run = await self.get_run(run_ref)  # type: ignore[attr-defined]
+        run = await self.get_run(run_ref)
         cls = get_adapter_class(run.adapter)
         if not cls.supports(capability):
             raise ValueError(f"adapter {run.adapter} does not support {capability}")
-        ckpts = await self.list_checkpoints(run.id)  # type: ignore[attr-defined]
+        ckpts = await self.list_checkpoints(run.id)
         names = [c["name"] for c in ckpts]
         if checkpoint is None:
             checkpoint = "best.pt" if "best.pt" in names else (names[-1] if names else None)

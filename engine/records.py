@@ -23,6 +23,10 @@ def decode_value(v: float | None) -> float:
     return math.nan if v is None else v
 
 
+# what a read found gone: (kind "job"/"run", id) -> (status, reason) it ends with
+Gone = dict[tuple[str, int], tuple[str, str]]
+
+
 def gone_end(kind: str, pid: int, cancel: bool) -> tuple[str, str]:
     """(status, reason) of a job or tracking run whose process is gone: cancelled if that was
     asked for (killed after the grace), else failed."""

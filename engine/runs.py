@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from adapters.base import RESUME
 
@@ -12,7 +12,7 @@ from .data import metrics as metrics_data
 from .data import runs as data
 from .experiments import NotFoundError
 from .liveness import last_output
-from .models import MetricBatch, MetricPoints, Run
+from .models import Experiment, Job, MetricBatch, MetricPoints, Run
 from .paths import (
     UnsafePathError,
     check_name,
@@ -23,6 +23,7 @@ from .paths import (
     safe_child,
 )
 from .placement import check_request
+from .records import Gone
 from .registry import get_adapter_class
 from .settings import Settings
 from .store import Store
@@ -35,7 +36,8 @@ def _shown(run: Run, settings: Settings, gone: dict[tuple[str, int], tuple[str, 
     database refused the update, a fault); a running one's last output includes its training
     job's log file's last write."""
     if run.status == "running":
-        end = gone.get(("run", run.id)) or gone.get(("job", run.job_id))
+        end = gone.get(("run", run.id)) or (
+            gone.get(("job", run.job_id)) if run.job_id is not None else None)
         if end is not None:
             run.status, reason = end
             run.error = reason if run.status == "failed" else None
@@ -48,6 +50,15 @@ def _shown(run: Run, settings: Settings, gone: dict[tuple[str, int], tuple[str, 
 
 class RunsMixin:
     store: Store
+    settings: Settings
+
+    if TYPE_CHECKING:  # from the other parts of engine.api.Engine
+        async def settle_gone(self) -> Gone: ...
+        async def get_experiment(self, ref: str | int) -> Experiment: ...
+        async def cancel_job(self, job_id: int) -> Job: ...
+        def validate_experiment(self, adapter: str, config: dict[str, Any] | None,
+                                objective: str | None = None, direction: str | None = None
+                                ) -> tuple[dict, str | None, str | None]: ...
 
     async def start_run(self, exp_ref: str | int, *, resume_from: str | None = None,
                         config_overrides: dict[str, Any] | None = None,
@@ -56,13 +67,13 @@ class RunsMixin:
         """Queue a training run of an experiment. Returns (run_id, job_id). ``gpus`` /
         ``gpu_mem_mb``: what this run asks for (None: what the experiment asks; a memory
         minimum of 0: none)."""
-        exp = await self.get_experiment(exp_ref)  # type: ignore[attr-defined]
+        exp = await self.get_experiment(exp_ref)
         gpus, gpu_mem_mb = check_request(exp.gpus if gpus is None else gpus,
                                          exp.gpu_mem_mb if gpu_mem_mb is None else gpu_mem_mb)
         config = dict(exp.config)
         if config_overrides:
             config.update(config_overrides)
-        validated, _, _ = self.validate_experiment(exp.adapter, config)  # type: ignore[attr-defined]
+        validated, _, _ = self.validate_experiment(exp.adapter, config)
         resume = await self._resume_source(exp, resume_from) if resume_from else None
         params = {"resume_from": resume} if resume else {}
         return await self.store.run(jobs_data.queue_training, exp.id, exp.name, validated,
@@ -92,22 +103,22 @@ class RunsMixin:
                                   ) from None
         if sep:
             run = await self.get_run(run_ref)
-            path = safe_child(checkpoints_dir(self.settings, run.id), name)  # type: ignore[attr-defined]
+            path = safe_child(checkpoints_dir(self.settings, run.id), name)
             if not path.is_file():
-                have = ", ".join(c["name"] for c in await self.list_checkpoints(run.id))
+                listed = ", ".join(c["name"] for c in await self.list_checkpoints(run.id))
                 raise NotFoundError(f"run {run.label} has no checkpoint {name!r}"
-                                    f" (available: {have or 'none'})")
+                                    f" (available: {listed or 'none'})")
             return run, name
         runs = await self.list_runs(experiment)  # newest first
         for run in runs:
             if self._checkpoint_file(run.id, name):
                 return run, name
-        have = []
+        have: list[str] = []
         for run in runs:
             names = [c["name"] for c in await self.list_checkpoints(run.id)]
             if names:
                 have.append(f"{run.experiment}/{run.number}: {', '.join(names)}")
-        exp = await self.get_experiment(experiment)  # type: ignore[attr-defined]
+        exp = await self.get_experiment(experiment)
         if not runs:
             raise NotFoundError(f"{exp.name} has no earlier run to resume from")
         raise NotFoundError(f"no run of {exp.name} has a checkpoint {name!r} ("
@@ -115,23 +126,23 @@ class RunsMixin:
 
     def _checkpoint_file(self, run_id: int, name: str) -> bool:
         try:
-            path = safe_child(checkpoints_dir(self.settings, run_id), name)  # type: ignore[attr-defined]
+            path = safe_child(checkpoints_dir(self.settings, run_id), name)
         except UnsafePathError:  # a link that leads out of the run
             return False
         return path.is_file()
 
     async def list_runs(self, exp_ref: str | int | None = None) -> list[Run]:
-        gone = await self.settle_gone()  # type: ignore[attr-defined]
+        gone = await self.settle_gone()
         if exp_ref is None:
             runs = await self.store.run(data.list_runs)
         else:
-            exp = await self.get_experiment(exp_ref)  # type: ignore[attr-defined]
+            exp = await self.get_experiment(exp_ref)
             runs = await self.store.run(data.list_runs, exp.id)
-        return [_shown(r, self.settings, gone) for r in runs]  # type: ignore[attr-defined]
+        return [_shown(r, self.settings, gone) for r in runs]
 
     async def get_run(self, ref: int | str) -> Run:
         """A run by id, or "experiment/number" / "experiment:number"."""
-        gone = await self.settle_gone()  # type: ignore[attr-defined]
+        gone = await self.settle_gone()
         if isinstance(ref, str) and not ref.isdigit():
             for sep in ("/", ":", "#"):
                 if sep in ref:
@@ -139,19 +150,19 @@ class RunsMixin:
                     if num.isdigit():
                         run = await self.store.run(data.find_run, name, int(num))
                         if run:
-                            return _shown(run, self.settings, gone)  # type: ignore[attr-defined]
+                            return _shown(run, self.settings, gone)
             raise NotFoundError(f"no run {ref!r} (use a run id or EXPERIMENT/NUMBER)")
         run = await self.store.run(data.get_run, int(ref))
         if run is None:
             raise NotFoundError(f"no run {ref!r}")
-        return _shown(run, self.settings, gone)  # type: ignore[attr-defined]
+        return _shown(run, self.settings, gone)
 
     async def cancel_run(self, ref: int | str) -> int | None:
         run = await self.get_run(ref)
         job_id = await self.store.run(jobs_data.active_job_of_run, run.id)
         if job_id is None:
             return None
-        await self.cancel_job(job_id)  # type: ignore[attr-defined]
+        await self.cancel_job(job_id)
         return int(job_id)
 
     # ------------------------------------------------------------------ metrics
@@ -208,27 +219,27 @@ class RunsMixin:
     # ------------------------------------------------------------------ files
 
     def run_dir(self, run_id: int) -> Path:
-        return self.settings.run_dir(run_id)  # type: ignore[attr-defined]
+        return self.settings.run_dir(run_id)
 
     async def list_checkpoints(self, run_id: int) -> list[dict[str, Any]]:
         await self.get_run(run_id)
-        return list_checkpoints(checkpoints_dir(self.settings, run_id))  # type: ignore[attr-defined]
+        return list_checkpoints(checkpoints_dir(self.settings, run_id))
 
     async def delete_checkpoint(self, run_id: int, name: str) -> None:
         await self.get_run(run_id)
-        delete_checkpoint(checkpoints_dir(self.settings, run_id), name)  # type: ignore[attr-defined]
+        delete_checkpoint(checkpoints_dir(self.settings, run_id), name)
 
     async def log_path(self, run_id: int) -> Path | None:
         job_id = await self.store.run(jobs_data.train_job_of_run, run_id)
         if job_id is None:
             return None
-        return job_log_path(self.settings, job_id, run_id)  # type: ignore[attr-defined]
+        return job_log_path(self.settings, job_id, run_id)
 
     async def log_tail(self, run_id: int | None = None, lines: int = 200,
                        job_id: int | None = None) -> list[str]:
         if job_id is not None:
             rid = await self.store.run(jobs_data.run_of_job, job_id)
-            path = job_log_path(self.settings, job_id, rid)  # type: ignore[attr-defined]
+            path: Path | None = job_log_path(self.settings, job_id, rid)
         else:
             path = await self.log_path(int(run_id or 0))
         if path is None or not path.exists():

@@ -436,6 +436,8 @@ class Scheduler:
         t = now()
         for job in jobs.running_output(conn, HOST):
             job_id, run_id, pid = job.id, job.run_id, job.pid
+            if pid is None:  # running rows always carry their worker's pid
+                continue
             log = job_log_path(self.settings, job_id, run_id)
             last = last_output(job.recorded, log)
             if last is None or t - last < limit:

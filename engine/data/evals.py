@@ -11,7 +11,7 @@ from typing import Any
 from ..models import EvalRecord, IndexRecord
 from ..records import dumps_safe, loads
 from ..schema import write_tx
-from .rows import fetch_all
+from .rows import fetch_all, inserted_id
 
 
 def add_eval_result(conn: sqlite3.Connection, run_id: int, job_id: int, checkpoint: str,
@@ -22,7 +22,7 @@ def add_eval_result(conn: sqlite3.Connection, run_id: int, job_id: int, checkpoi
             " created) VALUES (?,?,?,?,?,?,?)",
             (run_id, job_id, checkpoint, view_type, dumps_safe(data), dumps_safe(summary),
              time.time()))
-    return int(cur.lastrowid)
+    return inserted_id(cur)
 
 
 def list_eval_results(conn: sqlite3.Connection, run_id: int | None = None) -> list[EvalRecord]:
@@ -51,7 +51,7 @@ def replace_index(conn: sqlite3.Connection, run_id: int, checkpoint: str, path: 
             "INSERT INTO indexes(run_id, checkpoint, path, job_id, info, created)"
             " VALUES (?,?,?,?,?,?)", (run_id, checkpoint, path, job_id, dumps_safe(info),
                                       time.time()))
-    return int(cur.lastrowid)
+    return inserted_id(cur)
 
 
 def list_indexes(conn: sqlite3.Connection, run_id: int | None = None) -> list[IndexRecord]:

@@ -13,7 +13,7 @@ from typing import Any
 from ..models import Experiment
 from ..records import dumps_safe, loads
 from ..schema import write_tx
-from .rows import fetch_all, fetch_one, scalar
+from .rows import fetch_all, fetch_one, inserted_id, scalar
 
 _POINTS = ("FROM metrics m JOIN metric_keys k ON k.id = m.key_id JOIN runs r"
            " ON r.id = k.run_id WHERE r.experiment_id = e.id AND k.key = e.objective"
@@ -80,7 +80,7 @@ def create(conn: sqlite3.Connection, name: str, adapter: str, config: Mapping[st
             " VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
             (name, adapter, dumps_safe(config), objective, direction, json.dumps(list(tags)),
              notes, origin, t, t, gpus, gpu_mem_mb))
-        return int(cur.lastrowid)
+        return inserted_id(cur)
 
 
 def update(conn: sqlite3.Connection, experiment_id: int, name: str, config: Mapping[str, Any],
@@ -122,7 +122,7 @@ def get_or_create(conn: sqlite3.Connection, name: str, adapter: str = "script",
             "INSERT INTO experiments(name, adapter, config, created, updated) VALUES (?,?,?,?,?)",
             (name, adapter, json.dumps(dict(config or {})), t, t),
         )
-        return int(cur.lastrowid)
+        return inserted_id(cur)
 
 
 def touch(conn: sqlite3.Connection, experiment_id: int, t: float) -> None:

@@ -24,7 +24,7 @@ from ..records import dumps_safe, gone_end, loads
 from ..schema import write_tx
 from . import experiments, runs
 from .metrics import last_output_sql
-from .rows import fetch_all, fetch_one, scalar
+from .rows import fetch_all, fetch_one, inserted_id, scalar
 
 # [gpus, gpu_mem_mb] a job with no request of its own inherits (JSON), evaluated only for it
 _INHERITED = (
@@ -73,7 +73,8 @@ def _job(r: sqlite3.Row) -> Job:
 def list_jobs(conn: sqlite3.Connection, status: str | None = None, type: str | None = None,
               limit: int = 500) -> list[Job]:
     """Newest first, optionally of one status and/or type."""
-    sql, params = _JOB_SQL + " WHERE 1=1", []
+    sql = _JOB_SQL + " WHERE 1=1"
+    params: list[Any] = []
     if status:
         sql += " AND status=?"
         params.append(status)
@@ -126,7 +127,7 @@ def _insert(conn: sqlite3.Connection, job_type: str, run_id: int | None, target:
         "INSERT INTO jobs(type, status, run_id, target, params, created, gpus, gpu_mem_mb)"
         " VALUES (?,?,?,?,?,?,?,?)",
         (job_type, "queued", run_id, target, dumps_safe(params), t, gpus, gpu_mem_mb))
-    return int(cur.lastrowid)
+    return inserted_id(cur)
 
 
 def submit(conn: sqlite3.Connection, job_type: str, run_id: int | None,

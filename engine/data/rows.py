@@ -24,3 +24,10 @@ def scalar(conn: sqlite3.Connection, sql: str, params: Iterable[Any] = ()) -> An
     """The first column of the first row; None when there is no row."""
     row = conn.execute(sql, tuple(params)).fetchone()
     return None if row is None else row[0]
+
+
+def inserted_id(cur: sqlite3.Cursor) -> int:
+    """The rowid an INSERT just made (``lastrowid`` is None only when nothing was inserted)."""
+    if cur.lastrowid is None:
+        raise sqlite3.OperationalError("the insert made no row")
+    return cur.lastrowid

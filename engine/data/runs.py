@@ -18,7 +18,7 @@ from ..records import FINAL_STATUSES, HOST, dumps_safe, loads
 from ..schema import write_tx
 from . import experiments
 from .metrics import last_epoch, last_output_sql, summarize_run
-from .rows import fetch_all, fetch_one, scalar
+from .rows import fetch_all, fetch_one, inserted_id, scalar
 
 _RUN_SQL = """
 SELECT r.id, r.experiment_id, e.name AS experiment, r.number, r.status, r.config, r.source,
@@ -85,7 +85,7 @@ def insert_queued(conn: sqlite3.Connection, experiment_id: int, config: Mapping[
     cur = conn.execute(
         "INSERT INTO runs(experiment_id, number, status, config, source, created)"
         " VALUES (?,?,?,?,?,?)", (experiment_id, number, "queued", dumps_safe(config), "job", t))
-    return int(cur.lastrowid), number
+    return inserted_id(cur), number
 
 
 def insert_run(conn: sqlite3.Connection, experiment_id: int, config: Mapping[str, Any],
@@ -102,7 +102,7 @@ def insert_run(conn: sqlite3.Connection, experiment_id: int, config: Mapping[str
          process_start_time(pid), HOST, t, t if status == "running" else None),
     )
     experiments.touch(conn, experiment_id, t)
-    return int(cur.lastrowid), int(number)
+    return inserted_id(cur), int(number)
 
 
 def mark_running(conn: sqlite3.Connection, run_id: int, pid: int, pid_started: float | None,

@@ -21,7 +21,7 @@ from typing import Any
 from ..models import Record
 from ..records import dumps_safe
 from ..schema import write_tx
-from .rows import fetch_all, fetch_one
+from .rows import fetch_all, fetch_one, inserted_id
 
 _STUDY_SQL = (
     "SELECT s.id, s.name, s.experiment_id, s.trials_experiment_id, s.adapter, s.base_config,"
@@ -146,7 +146,7 @@ def insert_study(conn: sqlite3.Connection, *, name: str, experiment_id: int | No
         " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
         (name, experiment_id, trials_experiment_id, adapter, json.dumps(base_config),
          json.dumps(space), json.dumps(settings), tuner, storage, name, status, t, t))
-    return int(cur.lastrowid)
+    return inserted_id(cur)
 
 
 def insert_trials_experiment(conn: sqlite3.Connection, *, name: str, adapter: str,
@@ -159,7 +159,7 @@ def insert_trials_experiment(conn: sqlite3.Connection, *, name: str, adapter: st
         " origin, created, updated) VALUES (?,?,?,?,?,?,?,?,?,?)",
         (name, adapter, json.dumps(base_config), objective, direction,
          json.dumps(["study-trials"]), notes, f"study {study}", t, t))
-    return int(cur.lastrowid)
+    return inserted_id(cur)
 
 
 def delete_study(conn: sqlite3.Connection, study_id: int) -> None:
@@ -209,7 +209,7 @@ def queue_study_job(conn: sqlite3.Connection, study_id: int, name: str) -> int:
         cur = conn.execute(
             "INSERT INTO jobs(type, status, target, params, created) VALUES (?,?,?,?,?)",
             ("study", "queued", f"study {name}", json.dumps({"study": name}), t))
-        job_id = int(cur.lastrowid)
+        job_id = inserted_id(cur)
         conn.execute("UPDATE studies SET status='queued', job_id=?, cancel_requested=0,"
                      " error=NULL, updated=? WHERE id=?", (job_id, t, study_id))
     return job_id

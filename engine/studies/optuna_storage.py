@@ -36,9 +36,9 @@ def open_storage(url: str) -> Any:
         from optuna.storages import JournalStorage
         from optuna.storages.journal import JournalFileBackend
 
-        path = url.removeprefix("journal://")
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-        return JournalStorage(JournalFileBackend(path))
+        journal = url.removeprefix("journal://")
+        Path(journal).parent.mkdir(parents=True, exist_ok=True)
+        return JournalStorage(JournalFileBackend(journal))
     kwargs: dict[str, Any] = {}
     if url.startswith("sqlite:///"):
         path = Path(url.removeprefix("sqlite:///"))

@@ -121,7 +121,8 @@ class OptunaTuner(BaseTuner):
     def create(self) -> None:
         self._study = optuna.create_study(
             study_name=self.tuner_study, storage=self._storage, sampler=self._sampler(),
-            pruner=self._pruner(), direction=self.definition.settings.direction,
+            pruner=self._pruner(),
+            direction="maximize" if self.definition.settings.direction == "maximize" else "minimize",
             load_if_exists=True)
         self._study.set_user_attr(DEF_ATTR, {**self.definition.to_json(),
                                              "extra": self.definition.extra})

@@ -24,6 +24,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from adapters.base import BaseAdapter
+
 from ..data import studies as data
 from ..data.runs import finish_run, insert_run
 from ..metric_writer import MetricWriter
@@ -63,7 +65,7 @@ class StudyWorker:
         self.tuner: BaseTuner = open_tuner(self.row, settings.home, worker_index)
         self.defn = self.tuner.definition
         self.adapter_cls = get_adapter_class(self.defn.adapter)
-        self._adapter = None
+        self._adapter: BaseAdapter | None = None
         self._outer_stop = stop
         self._progress = progress
         self._cancel_seen = False
@@ -176,6 +178,8 @@ class StudyWorker:
                 mirror_trial(conn, self.row.id, t, None)
             return t
         exp_id = self.row.trials_experiment_id
+        if exp_id is None:  # made with the study; gone only if someone deleted it by hand
+            raise RuntimeError(f"study {self.row.name} has no trials experiment")
         with write_tx(conn):
             run_id, _ = insert_run(conn, exp_id, config, "running", "study", pid=os.getpid())
             attrs = self._attrs(run_id)

@@ -25,11 +25,14 @@ import asyncio
 import sqlite3
 import threading
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from ..data import studies as data
 from ..data.studies import Trial
+from ..models import Experiment, Job
 from ..schema import connect_sync
+from ..settings import Settings
+from ..store import Store
 from . import service
 from .service import Study
 from .tuner_registry import tuner_names
@@ -38,12 +41,24 @@ T = TypeVar("T")
 
 
 class StudiesMixin:
+    store: Store
+    settings: Settings
     _studies_conn: sqlite3.Connection | None = None
     _studies_lock: threading.Lock | None = None
 
+    if TYPE_CHECKING:  # from the other parts of engine.api.Engine
+        async def cancel_job(self, job_id: int) -> Job: ...
+        async def list_experiments(self) -> list[Experiment]: ...
+        async def create_experiment(self, name: str, adapter: str,
+                                    config: dict[str, Any] | None = None, *,
+                                    objective: str | None = None, direction: str | None = None,
+                                    tags: list[str] | None = None, notes: str = "",
+                                    origin: str | None = None, gpus: int = 0,
+                                    gpu_mem_mb: int | None = None) -> Experiment: ...
+
     async def _store_call(self, fn: Callable[..., T], *args: Any) -> T:
         """``fn(conn, *args)`` on the engine's connection (labdeck's tables only)."""
-        return await self.store.run(fn, *args)  # type: ignore[attr-defined]
+        return await self.store.run(fn, *args)
 
     async def _tuner_call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """``fn(conn, *args, **kwargs)``, which may open a tuner's storage, on the studies
@@ -55,7 +70,7 @@ class StudiesMixin:
         def go() -> T:
             with lock:
                 if self._studies_conn is None:
-                    self._studies_conn = connect_sync(self.settings.db_path)  # type: ignore[attr-defined]
+                    self._studies_conn = connect_sync(self.settings.db_path)
                 return fn(self._studies_conn, *args, **kwargs)
 
         return await asyncio.to_thread(go)
@@ -83,7 +98,7 @@ class StudiesMixin:
 
     async def get_study(self, name: str, refresh: bool = False) -> Study:
         if refresh:
-            await self._tuner_call(service.refresh, self.settings, name)  # type: ignore[attr-defined]
+            await self._tuner_call(service.refresh, self.settings, name)
         return await self._store_call(lambda c: service.study_record(c, data.get_study(c, name)))
 
     async def study_trials(self, name: str) -> list[Trial]:
@@ -98,7 +113,7 @@ class StudiesMixin:
         direction, objective, timeout_s, workers, tuner, storage, seed, pruner_options
         (``engine``: the tuner's former name, still accepted)."""
         def go(conn: Any) -> Study:
-            row = service.create_study(conn, self.settings, name, experiment,  # type: ignore[attr-defined]
+            row = service.create_study(conn, self.settings, name, experiment,
                                        params, **settings)
             return service.study_record(conn, row)
 
@@ -107,22 +122,22 @@ class StudiesMixin:
     async def start_study(self, name: str, n_trials: int | None = None) -> int:
         """Queue the study's job (it resumes: runs the trials still missing up to n_trials;
         ``n_trials`` raises the total). Returns the job id; the scheduler starts it."""
-        return await self._tuner_call(service.start_study, self.settings, name,  # type: ignore[attr-defined]
+        return await self._tuner_call(service.start_study, self.settings, name,
                                       n_trials)
 
     async def cancel_study(self, name: str) -> Study:
         """Stop the study: the running trial(s) stop and are recorded failed (cancelled),
         finished trials are kept; ``start_study`` continues it later."""
-        job_id = await self._tuner_call(service.cancel_study, self.settings, name)  # type: ignore[attr-defined]
+        job_id = await self._tuner_call(service.cancel_study, self.settings, name)
         if job_id is not None:
-            await self.cancel_job(job_id)  # type: ignore[attr-defined]
+            await self.cancel_job(job_id)
         return await self.get_study(name)
 
     async def join_study(self, name: str, storage: str, tuner: str | None = None) -> Study:
         """Know a study created elsewhere (same storage URL) so this home can run workers."""
         def go(conn: Any) -> Study:
             return service.study_record(conn, service.join_study(
-                conn, self.settings, name, storage, tuner))  # type: ignore[attr-defined]
+                conn, self.settings, name, storage, tuner))
 
         return await self._tuner_call(go)
 
@@ -135,7 +150,7 @@ class StudiesMixin:
         await self._store_call(data.delete_study, study.id)
 
     async def importance(self, name: str) -> dict[str, float]:
-        return await self._tuner_call(service.compute_importance, self.settings, name)  # type: ignore[attr-defined]
+        return await self._tuner_call(service.compute_importance, self.settings, name)
 
     async def promote_best(self, name: str, new_name: str | None = None) -> Any:
         """A new experiment: the base config with the best trial's params merged (the base
@@ -146,10 +161,10 @@ class StudiesMixin:
         config = {**study.base_config, **study.best_params}
         if not new_name:
             new_name, n = f"{name}-best", 2
-            existing = {e.name for e in await self.list_experiments()}  # type: ignore[attr-defined]
+            existing = {e.name for e in await self.list_experiments()}
             while new_name in existing:
                 new_name, n = f"{name}-best-{n}", n + 1
-        return await self.create_experiment(  # type: ignore[attr-defined]
+        return await self.create_experiment(
             new_name, study.adapter, config, objective=study.settings["objective"],
             direction=study.settings["direction"], tags=["from-study"],
             notes=f"best params of study {name}: {study.best_params}"
