@@ -175,9 +175,9 @@ class MetricWriter:
         checked = []
         for key, step, value in rows:
             key = _checked_key(key)
-            value = self._value(key, value)
-            if value is not None:
-                checked.append(({key: value}, _checked_step(step), wall))
+            number = self._value(key, value)
+            if number is not None:
+                checked.append(({key: number}, _checked_step(step), wall))
         with self._lock:
             for metrics, step, wall in checked:
                 self._buf.append((metrics, step, wall, self.epoch))

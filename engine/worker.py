@@ -69,7 +69,7 @@ def run_job(job_id: int, home: str | None) -> int:
     me = process_start_time(os.getpid())  # with the pid: a later process reusing it is not us
     train_run = run_id if job.type == "train" and run_id else None
     data.worker_started(conn, job_id, os.getpid(), me, HOST, train_run)
-    writer = MetricWriter(connect_sync(settings.db_path), run_id) if train_run else None
+    writer = MetricWriter(connect_sync(settings.db_path), train_run) if train_run else None
     reporter = WorkerReporter(conn=connect_sync(settings.db_path), job_id=job_id, run_id=run_id,
                               run_dir=run_dir, heartbeat_s=settings.heartbeat_s, writer=writer,
                               stop_grace_s=settings.cancel_grace_s)
@@ -107,7 +107,7 @@ def run_job(job_id: int, home: str | None) -> int:
         _kill_leftovers(tree)
         reporter.close()
     if train_run:
-        finish_run(conn, run_id, status, error)
+        finish_run(conn, train_run, status, error)
     data.worker_finished(conn, job_id, status, result, error)
     print(f"labdeck: job {job_id} {status}" + (f": {error}" if error else ""), flush=True)
     return 0 if status == "completed" else 1
@@ -142,7 +142,7 @@ def _dispatch(conn, job: WorkerJob, job_id: int, run_dir: Path,
         from .jobtypes import run_extra_job_type
 
         return run_extra_job_type(job.type, conn, dataclasses.asdict(job), job_id, reporter)
-    if job.adapter is None:
+    if job.adapter is None or job.run_id is None:
         raise JobError(f"job {job_id} has no run/experiment to work on")
     cls = get_adapter_class(job.adapter)
     adapter = cls()

@@ -155,7 +155,7 @@ def summarize_run(conn: sqlite3.Connection, run_id: int) -> dict[str, dict[str, 
         agg = fetch_one(conn, "SELECT COUNT(*) AS count, SUM(value IS NULL) AS nans,"
                               " MIN(value) AS vmin, MAX(value) AS vmax, MAX(step) AS last_step"
                               " FROM metrics WHERE key_id=?", (key_id,))
-        if not agg["count"]:
+        if agg is None or not agg["count"]:
             continue
         last = scalar(conn, "SELECT value FROM metrics WHERE key_id=? ORDER BY step DESC, id DESC"
                             " LIMIT 1", (key_id,))
