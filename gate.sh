@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The gate: lint, the whole test suite (slow tests included), and a headless smoke of the
-# full loop. Run through `./dev gate` (which sets up .venv first).
+# The gate: lint, import contracts, types, the whole test suite (slow tests included), and a
+# headless smoke of the full loop. Run through `./dev gate` (which sets up .venv first).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 cd "$ROOT"
@@ -9,6 +9,12 @@ export PYTHONDONTWRITEBYTECODE=1
 
 echo "== ruff"
 "$PY" -m ruff check .
+
+echo "== import contracts (pyproject [tool.importlinter])"
+"$(dirname "$PY")/lint-imports" --no-cache
+
+echo "== types (mypy over engine/, adapters/, cli/)"
+"$PY" -m mypy
 
 echo "== tests"
 "$PY" -m pytest -q -p no:cacheprovider "$@"

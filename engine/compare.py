@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .directions import direction_for, is_system_key
 from .experiments import NotFoundError
-from .models import Record, Run
+from .models import Experiment, Record, Run
 
 
 @dataclass
@@ -24,20 +24,25 @@ class Comparison(Record):
 
 
 class CompareMixin:
+    if TYPE_CHECKING:  # from the other parts of engine.api.Engine
+        async def get_experiment(self, ref: str | int) -> Experiment: ...
+        async def get_run(self, ref: int | str) -> Run: ...
+        async def _summary(self, run: Run) -> dict[str, dict[str, Any]]: ...
+
     async def resolve_compare_targets(self, refs: list[str | int]) -> list[Run]:
         """Each ref: an experiment (its latest run) or a run (id or EXP/NUMBER)."""
         runs: list[Run] = []
         for ref in refs:
             run = None
             try:
-                exp = await self.get_experiment(ref)  # type: ignore[attr-defined]
+                exp = await self.get_experiment(ref)
                 if exp.last_run_id is not None:
-                    run = await self.get_run(exp.last_run_id)  # type: ignore[attr-defined]
+                    run = await self.get_run(exp.last_run_id)
                 else:
                     raise NotFoundError(f"experiment {exp.name!r} has no runs yet")
             except NotFoundError as first:
                 try:
-                    run = await self.get_run(ref)  # type: ignore[attr-defined]
+                    run = await self.get_run(ref)
                 except NotFoundError:
                     raise first from None
             runs.append(run)
@@ -51,7 +56,7 @@ class CompareMixin:
         config = {k: [r.config.get(k) for r in runs] for k in keys}
         differing = [k for k, vals in config.items() if len({repr(v) for v in vals}) > 1]
         metrics: dict[str, dict[str, Any]] = {}
-        summaries = [await self._summary(r) for r in runs]  # type: ignore[attr-defined]
+        summaries = [await self._summary(r) for r in runs]
         objective = runs[0].objective
         all_keys = sorted({k for s in summaries for k in s
                            if not is_system_key(k) or k == objective})
