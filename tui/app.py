@@ -46,7 +46,7 @@ class LabdeckApp(App):
         self._home = home
         self._embed = scheduler
         self.poll_s = poll_s
-        self.header_state = ("", "scheduler: -")
+        self.header_state = ("", "scheduler: -", "")
         self.compare_refs: list[str | int] = []
         self.selected_jobs_seen: dict[int, str] = {}
         self.palette_cache: dict[str, list] = {"experiments": [], "jobs": []}
@@ -60,7 +60,7 @@ class LabdeckApp(App):
             self.engine = await Engine.open(self._home)
             if self._embed:
                 await self.engine.ensure_scheduler()
-        self.header_state = (str(self.engine.home), "scheduler: -")
+        self.header_state = (str(self.engine.home), "scheduler: -", "")
         keymap, err = load_keymap(self.engine.home)
         if keymap:
             self.keymap_overrides = keymap
@@ -105,7 +105,9 @@ class LabdeckApp(App):
             text = f"scheduler: {st['mode']} pid {st['pid']} ({st['running']} running)"
         else:
             text = f"scheduler: none ({st['queued']} queued)"
-        self.header_state = (str(self.engine.home), text)
+        res = await self.engine.resources()
+        gpus = f"GPUs {res.busy}/{res.total} busy" if res.total else ""
+        self.header_state = (str(self.engine.home), text, gpus)
         for header in self.screen.query(LabdeckHeader):
             header.refresh()
 

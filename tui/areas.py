@@ -16,6 +16,7 @@ from textual.screen import Screen
 from .screens.compare import CompareScreen
 from .screens.experiments import ExperimentsScreen
 from .screens.jobs import JobsScreen
+from .screens.resources import ResourcesScreen
 from .screens.search import SearchScreen
 from .screens.studies import StudiesScreen
 
@@ -48,4 +49,5 @@ AREAS: tuple[Area, ...] = (
     Area("jobs", "J", "Jobs", JobsScreen),
     Area("search", "S", "Search", SearchScreen),
     Area("studies", "T", "Studies", StudiesScreen),
+    Area("resources", "G", "GPUs", ResourcesScreen),
 )

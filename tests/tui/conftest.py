@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import importlib
+import json
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -11,6 +14,8 @@ import pytest
 from tui import clock, colors
 
 from .seed import FROZEN_NOW, seed_home
+
+FAKE_NVML = Path(__file__).resolve().parents[1] / "fake_nvml"
 
 
 class FixedClock(clock.Clock):
@@ -35,6 +40,27 @@ class FixedClock(clock.Clock):
 def _fresh_colours():
     colors.reset()
     yield
+
+
+@pytest.fixture(autouse=True)
+def gpu_machine(tmp_path: Path, monkeypatch) -> Callable[..., None]:
+    """The machine's GPUs as the TUI tests see them: the fake ``pynvml`` (tests/fake_nvml)
+    in place of nvidia-ml-py, with no NVML library unless a test describes devices by calling
+    this (``devices`` as tests/fake_nvml/pynvml.py reads them). So no screen of these tests
+    depends on the GPUs of the machine that runs them."""
+    spec = tmp_path / "nvml.json"
+
+    def machine(devices: list[dict] | None = None, library: bool = True) -> None:
+        spec.write_text(json.dumps({"library": library and devices is not None,
+                                    "devices": devices or []}))
+
+    machine()
+    monkeypatch.setenv("FAKE_NVML_SPEC", str(spec))
+    monkeypatch.syspath_prepend(str(FAKE_NVML))
+    monkeypatch.delitem(sys.modules, "pynvml", raising=False)
+    importlib.import_module("pynvml")
+    yield machine
+    sys.modules.pop("pynvml", None)
 
 
 @pytest.fixture

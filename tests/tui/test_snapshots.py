@@ -82,7 +82,8 @@ def _steps(name: str):
 
 # every area (search and studies have their own modules, on homes of their own), the screens
 # opened from them, help and a form
-ELSEWHERE = {"search": "test_search_snapshots.py", "studies": "test_studies_snapshots.py"}
+ELSEWHERE = {"search": "test_search_snapshots.py", "studies": "test_studies_snapshots.py",
+             "resources": "test_gpus.py"}
 SCREENS = [a.mode for a in AREAS if a.mode not in ELSEWHERE] + [
     "experiment", "run", "job_detail", "help", "form"]
 

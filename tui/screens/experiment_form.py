@@ -18,7 +18,7 @@ from engine.experiments import ConflictError
 
 from .base import EngineModal
 
-META = ("name", "tags", "extra")
+META = ("name", "tags", "gpus", "gpu_mem_mb", "extra")
 
 
 class AdapterPicker(EngineModal):
@@ -70,6 +70,13 @@ class ExperimentForm(EngineModal):
                 yield from self._row("tags", "tags (space-separated)", Input(
                     " ".join(self.existing.tags) if self.existing else "", compact=True,
                     id="f-tags"))
+                yield from self._row("gpus", "gpus per job (0 = CPU)", Input(
+                    str(self.existing.gpus if self.existing else 0), compact=True,
+                    id="f-gpus"), "how many GPUs each of its jobs gets; 0 runs on the CPU")
+                mem = self.existing.gpu_mem_mb if self.existing else None
+                yield from self._row("gpu_mem_mb", "GPU free memory (MB)", Input(
+                    str(mem or ""), compact=True, id="f-gpu_mem_mb"),
+                    "the free memory each of its GPUs must have; empty: any")
                 for f in self.schema.fields:
                     value = values.get(f.name, f.default)
                     if f.type == "bool":
@@ -128,6 +135,19 @@ class ExperimentForm(EngineModal):
             errors["name"] = "must not be empty"
         return config, errors
 
+    def _resources(self, errors: dict[str, str]) -> tuple[int, int]:
+        """(gpus, gpu_mem_mb) from the form; a bad one goes into ``errors``. An empty memory
+        field is 0: no minimum."""
+        out = []
+        for name in ("gpus", "gpu_mem_mb"):
+            text = self.query_one(f"#f-{name}", Input).value.strip() or "0"
+            try:
+                out.append(int(text))
+            except ValueError:
+                errors[name] = f"must be a whole number, got {text!r}"
+                out.append(0)
+        return out[0], out[1]
+
     def _show_errors(self, errors: dict[str, str]) -> None:
         fields = set(self.schema.names()) | set(META)
         routed: dict[str, list[str]] = {}
@@ -158,6 +178,7 @@ class ExperimentForm(EngineModal):
     @work(exclusive=True, group="form", exit_on_error=False)
     async def _save(self) -> None:
         config, errors = self._collect()
+        gpus, gpu_mem_mb = self._resources(errors)
         try:
             self.engine.validate_experiment(
                 self.adapter, {k: v for k, v in config.items() if k not in errors})
@@ -172,10 +193,12 @@ class ExperimentForm(EngineModal):
         tags = self.query_one("#f-tags", Input).value.split()
         try:
             if self.existing:
-                exp = await self.engine.update_experiment(self.existing.id, name=name,
-                                                          config=config, tags=tags)
+                exp = await self.engine.update_experiment(
+                    self.existing.id, name=name, config=config, tags=tags, gpus=gpus,
+                    gpu_mem_mb=gpu_mem_mb)
             else:
-                exp = await self.engine.create_experiment(name, self.adapter, config, tags=tags)
+                exp = await self.engine.create_experiment(
+                    name, self.adapter, config, tags=tags, gpus=gpus, gpu_mem_mb=gpu_mem_mb)
         except ConflictError as exc:
             self._show_errors({"name": str(exc)})
             return

@@ -1,4 +1,5 @@
-"""One job: params, a log tail that follows, and the result view."""
+"""One job: its resources (GPUs asked for and given, why it waits), params, a log tail that
+follows, and the result view."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from textual.widgets import Footer, Label, Log, Static, TabbedContent, TabPane
 from engine.jobs import FINAL
 
 from ..clock import elapsed, fmt_duration
+from ..job_resources import resources_line
 from ..widgets.header import LabdeckHeader
 from ..widgets.result_view import ResultView
 from .base import AreaScreen, follow_tail
@@ -35,6 +37,7 @@ class JobDetailScreen(AreaScreen):
     def compose(self) -> ComposeResult:
         yield LabdeckHeader(self.AREA)
         yield Label("", id="job-title", classes="title")
+        yield Label("", id="job-resources", classes="title")
         with TabbedContent(id="job-tabs"):
             with TabPane("log", id="tab-log"):
                 yield Log(id="job-log", max_lines=5000)
@@ -54,6 +57,10 @@ class JobDetailScreen(AreaScreen):
             f"job {job.id}  {job.type}  {job.target}  {job.status}  "
             f"{(job.progress or 0) * 100:.0f}%  {fmt_duration(elapsed(job.started, job.finished))}"
             f"  {job.error or job.message or ''}")
+        gpus = resources_line(job)
+        line = self.query_one("#job-resources", Label)
+        line.display = bool(gpus)
+        line.update(gpus)
         self.query_one("#job-params", Static).update(
             json.dumps(job.params, indent=2, sort_keys=True) if job.params else "(no params)")
         lines = await self.engine.log_tail(job_id=job.id, lines=500)
@@ -64,6 +71,9 @@ class JobDetailScreen(AreaScreen):
             await box.mount(ResultView(job.result))
             self._result_shown = job.status in FINAL
         self.loaded = True
+
+    def on_mount(self) -> None:
+        self.query_one("#job-resources").display = False
 
     def action_cancel(self) -> None:
         confirm_cancel_job(self.app, self.job_id)

@@ -13,6 +13,7 @@ from textual.widgets import DataTable, Footer, Label
 from engine.jobs import FINAL
 
 from ..clock import elapsed, eta, fmt_duration
+from ..job_resources import devices_cell, message_cell
 from ..run_status import stalled_label, status_text
 from ..widgets.header import LabdeckHeader
 from .base import AreaScreen, cursor_key
@@ -21,6 +22,9 @@ from .job_detail import JobDetailScreen
 from .job_filter import JobFilter
 
 COLUMNS = ("id", "type", "target", "status", "progress", "elapsed", "ETA", "message")
+# shown once any job asks for GPUs or was placed on a machine that has some
+GPU_COLUMNS = ("id", "type", "target", "status", "devices", "progress", "elapsed", "ETA",
+               "message")
 
 
 def progress_cell(fraction: float, width: int = 10) -> Table:
@@ -44,6 +48,7 @@ class JobsScreen(AreaScreen):
         self.status_filter: str | None = None
         self.type_filter: str | None = None
         self.loaded = False
+        self.columns: tuple[str, ...] = ()
 
     def compose(self) -> ComposeResult:
         yield LabdeckHeader(self.AREA)
@@ -52,10 +57,8 @@ class JobsScreen(AreaScreen):
         yield Footer()
 
     def on_mount(self) -> None:
-        table = self.query_one(DataTable)
-        for col in COLUMNS:
-            table.add_column(col, key=col)
-        table.focus()
+        self._set_columns(COLUMNS)
+        self.query_one(DataTable).focus()
         self.set_interval(1.0, self._tick)
 
     def _tick(self) -> None:
@@ -72,17 +75,31 @@ class JobsScreen(AreaScreen):
         self._render_table()
         self.loaded = True
 
+    def _set_columns(self, columns: tuple[str, ...]) -> None:
+        table = self.query_one(DataTable)
+        table.clear(columns=True)
+        for col in columns:
+            table.add_column(col, key=col)
+        self.columns = columns
+
     def _render_table(self) -> None:
+        gpu = any(j.gpus or j.devices is not None for j in self.jobs)
+        if (GPU_COLUMNS if gpu else COLUMNS) != self.columns:
+            self._set_columns(GPU_COLUMNS if gpu else COLUMNS)
         table = self.query_one(DataTable)
         row = table.cursor_row
         table.clear()
         for j in self.jobs:
             stalled = stalled_label(j.status, j.last_output, self.engine.settings.stall_warn_s)
-            table.add_row(str(j.id), j.type, j.target, status_text(j.status, stalled=stalled),
-                          progress_cell(j.progress or 0.0),
-                          fmt_duration(elapsed(j.started, j.finished)),
-                          fmt_duration(eta(j.started, j.finished, j.status, j.progress)),
-                          (j.error or j.message or "")[:60], key=str(j.id))
+            message = message_cell(j)
+            message.truncate(60)
+            cells = {"id": str(j.id), "type": j.type, "target": j.target,
+                     "status": status_text(j.status, stalled=stalled), "devices": devices_cell(j),
+                     "progress": progress_cell(j.progress or 0.0),
+                     "elapsed": fmt_duration(elapsed(j.started, j.finished)),
+                     "ETA": fmt_duration(eta(j.started, j.finished, j.status, j.progress)),
+                     "message": message}
+            table.add_row(*(cells[c] for c in self.columns), key=str(j.id))
         if self.jobs:
             table.move_cursor(row=min(row, len(self.jobs) - 1))
         active = sum(j.status not in FINAL for j in self.jobs)

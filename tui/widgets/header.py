@@ -1,4 +1,5 @@
-"""The top line: home, scheduler state and the area keys."""
+"""The top line: home, scheduler state, busy GPUs (on a machine that has any) and the area
+keys."""
 
 from __future__ import annotations
 
@@ -16,7 +17,8 @@ def short_home(path: str) -> str:
 
 
 class LabdeckHeader(Static):
-    """Reads its state from the app (``header_state``, and ``AREAS``: objects with ``mode``,
+    """Reads its state from the app (``header_state``: home, scheduler text and GPU text,
+    e.g. "GPUs 1/2 busy" or "" on a machine without one; and ``AREAS``: objects with ``mode``,
     ``key`` and ``label``); the app refreshes it."""
 
     def __init__(self, area: str, **kw) -> None:
@@ -24,17 +26,29 @@ class LabdeckHeader(Static):
         self.area = area
 
     def render(self) -> Text:
-        home, sched = getattr(self.app, "header_state", ("", ""))
-        full = self.size.width >= 40 + len(short_home(home)) + len(sched) + 20
-        if not full:  # narrow terminal: short scheduler text and one letter per area
-            sched = sched.replace("scheduler: ", "sched ").replace(" running", "")
+        home, sched, gpus = getattr(self.app, "header_state", ("", "", ""))
+        short_sched = sched.replace("scheduler: ", "sched ").replace(" running", "")
+        short_gpus = gpus.replace("GPUs ", "GPU ").replace(" busy", "")
+        # the widest line that fits: everything in words, then short scheduler and GPU text,
+        # then one letter per area
+        variants = ((sched, gpus, True), (short_sched, short_gpus, True),
+                    (short_sched, short_gpus, False))
+        for sched_text, gpu_text, full in variants:
+            line = self._line(short_home(home), sched_text, gpu_text, full)
+            if line.cell_len <= self.size.width:
+                break
+        return line
+
+    def _line(self, home: str, sched: str, gpus: str, full: bool) -> Text:
         # a scheduler retrying a database fault, or stopped by one, must catch the eye
         alert = "bold red" if "stopped (" in sched else "bold yellow" if "retrying (" in sched else ""
-        text = Text.assemble(("labdeck", "bold"), "  ", short_home(home), "  ", (sched, alert),
-                             "  ")
+        text = Text.assemble(("labdeck", "bold"), "  ", home, "  ", (sched, alert), "  ")
+        if gpus:
+            text.append(gpus)
+            text.append("  ")
         for a in getattr(self.app, "AREAS", ()):
-            label = a.label if full else f"[{a.key}]"
-            style = "reverse bold" if a.mode == self.area else ""
-            text.append(label, style)
+            text.append(a.label if full else f"[{a.key}]",
+                        "reverse bold" if a.mode == self.area else "")
             text.append(" ")
+        text.rstrip()
         return text
