@@ -2,7 +2,7 @@
 devices, one held by a labdeck job, one filled by a foreign process, a job waiting for two;
 and a machine without NVML. Snapshots at 80x24 and 120x40, and Pilot tests: enter on a held
 GPU opens its job, utilisation moves with no database write, the header counts busy GPUs,
-the experiment form sets a job's GPUs. Update the
+run detail keeps system metrics apart, the experiment form sets a job's GPUs. Update the
 snapshots with ``pytest tests/tui/test_gpus.py --snapshot-update``."""
 
 from __future__ import annotations
@@ -11,15 +11,17 @@ import asyncio
 from pathlib import Path
 
 import pytest
-from textual.widgets import Input, OptionList
+from textual.widgets import Input, OptionList, SelectionList
 
 from engine.api import Engine
+from engine.metric_writer import MetricWriter
 from engine.records import HOST
 from engine.schema import connect_sync, write_tx
 from tui.app import LabdeckApp
 from tui.screens.experiment_form import ExperimentForm
 from tui.screens.job_detail import JobDetailScreen
 from tui.screens.resources import ResourcesScreen
+from tui.screens.run_detail import RunDetailScreen
 from tui.widgets.header import LabdeckHeader
 
 from .conftest import settle, wait_for
@@ -156,6 +158,28 @@ async def test_no_gpu_says_why_and_header_stays_quiet(seeded):
             "no GPU (NVML library not found): jobs run on the CPU")
         assert not screen.query_one("#gpus").display
         assert "GPU" not in screen.query_one(LabdeckHeader).render().plain.replace("[G]PUs", "")
+
+
+async def test_run_detail_lists_system_metrics_last_and_unticked(seeded):
+    conn = connect_sync(seeded / "labdeck.db")
+    writer = MetricWriter(conn, 1)
+    for step in range(5):
+        writer.log({"sys/cpu_pct": 80.0 + step, "sys/gpu0/util_pct": 50.0}, step=step)
+    writer.close()
+    conn.close()
+    app = LabdeckApp(home=seeded, poll_s=60)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_for(pilot, lambda: app.ready and app.screen.loaded)
+        app.push_screen(RunDetailScreen(1))
+        await wait_for(pilot, lambda: isinstance(app.screen, RunDetailScreen)
+                       and app.screen.loaded)
+        metrics = app.screen.query_one("#metrics", SelectionList)
+        values = [metrics.get_option_at_index(i).value for i in range(metrics.option_count)]
+        assert values[-2:] == ["sys/cpu_pct", "sys/gpu0/util_pct"]
+        assert not any(v.startswith("sys/") for v in metrics.selected)
+        assert app.screen.chosen == ["val/loss"]
+        metrics.select("sys/cpu_pct")  # a system metric charts like any other, after the own
+        await wait_for(pilot, lambda: app.screen.chosen == ["val/loss", "sys/cpu_pct"])
 
 
 async def test_experiment_form_sets_gpus_and_flags_a_bad_count(seeded):

@@ -22,6 +22,7 @@ from textual.widgets import (
 from textual.widgets.selection_list import Selection
 
 from adapters.base import RESUME
+from engine.directions import SYSTEM_PREFIX, is_system_key
 from engine.jobs import FINAL
 
 from ..clock import elapsed, eta, fmt_age, fmt_duration, fmt_num
@@ -39,9 +40,29 @@ MAX_CHARTS = 4
 
 
 def default_metrics(keys: list[str], objective: str | None) -> list[str]:
+    """The objective, else up to two losses, else the first metric; never a system one."""
     if objective in keys:
         return [objective]
-    return [k for k in keys if "loss" in k][:2] or keys[:1]
+    own = [k for k in keys if not is_system_key(k)]
+    return [k for k in own if "loss" in k][:2] or own[:1]
+
+
+def system_last(keys) -> list[str]:
+    """The run's own metrics, then the system ones (``sys/...``, a group of their own)."""
+    keys = list(keys)
+    return [k for k in keys if not is_system_key(k)] + [k for k in keys if is_system_key(k)]
+
+
+def metric_label(key: str, system_starts: bool = False) -> Text:
+    """``train/`` dimmed before the name. System metrics are a group: the first shows
+    ``sys/`` in bold, the others are indented under it without it (narrow lists stay
+    readable: ``sys/cpu_pct``, ``  gpu0/util_pct``)."""
+    group = ""
+    if is_system_key(key):
+        group = SYSTEM_PREFIX if system_starts else "  "
+        key = key[len(SYSTEM_PREFIX):]
+    prefix, _, name = key.rpartition("/")
+    return Text.assemble((group, "bold"), (prefix + "/" if prefix else "", "dim"), name)
 
 
 class RunDetailScreen(AreaScreen):
@@ -137,10 +158,11 @@ class RunDetailScreen(AreaScreen):
     def _fill_metric_list(self) -> None:
         sl = self.query_one("#metrics", SelectionList)
         sl.clear_options()
-        for key in self.keys:
-            prefix, _, rest = key.rpartition("/")
-            label = Text.assemble((prefix + "/" if prefix else "", "dim"), rest)
-            sl.add_option(Selection(label, key, key in self.chosen))
+        keys = system_last(self.keys)
+        first_system = next((k for k in keys if is_system_key(k)), None)
+        for key in keys:
+            sl.add_option(Selection(metric_label(key, key == first_system), key,
+                                    key in self.chosen))
 
     def _status_line(self) -> None:
         r = self.run
@@ -162,7 +184,7 @@ class RunDetailScreen(AreaScreen):
         summary = await self.engine.run_summary(self.run_id)
         table = self.query_one("#summary", DataTable)
         table.clear()
-        for key in sorted(summary):
+        for key in system_last(sorted(summary)):
             s = summary[key]
             table.add_row(key, fmt_num(s.get("last")), fmt_num(s.get("best")),
                           fmt_num(s.get("min")), fmt_num(s.get("max")),
@@ -208,7 +230,7 @@ class RunDetailScreen(AreaScreen):
     def _chosen(self, event: SelectionList.SelectedChanged) -> None:
         chosen = list(event.selection_list.selected)
         if chosen != self.chosen:
-            self.chosen = [k for k in self.keys if k in chosen]
+            self.chosen = [k for k in system_last(self.keys) if k in chosen]
             self._redraw()
 
     @work(exclusive=True, group="charts", exit_on_error=False)
