@@ -145,8 +145,10 @@ class ResourcesScreen(AreaScreen):
 
     def action_cancel(self) -> None:
         job_id = self.current_job_id()
-        if job_id is not None:
-            confirm_cancel_job(self.app, job_id)
+        if job_id is None:
+            self.notify("no labdeck job holds this GPU")
+            return
+        confirm_cancel_job(self.app, job_id)
 
 
 def _refill(options: OptionList, entries: list[Option], rules: bool = False) -> None:
