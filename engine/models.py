@@ -11,6 +11,7 @@ from .records import dumps_safe as dumps  # noqa: F401 - re-exported
 
 class Record:
     def to_json(self) -> dict[str, Any]:
+        # a Record subclass is always a dataclass instance; mypy cannot see it through the mixin
         return _json_safe(asdict(self))  # type: ignore[call-overload]
 
 

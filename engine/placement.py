@@ -66,7 +66,7 @@ def check_request(gpus: object, gpu_mem_mb: object) -> tuple[int, int | None]:
         errors["gpu_mem_mb"] = f"must be a whole number of MB >= 0, got {gpu_mem_mb!r}"
     if errors:
         raise ConfigError(errors)
-    return gpus, (gpu_mem_mb or None)  # type: ignore[return-value]
+    return gpus, (gpu_mem_mb or None)  # type: ignore[return-value]  # both checked to be ints above
 
 
 def allowed(settings: Settings, gpu: GpuState) -> bool:

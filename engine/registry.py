@@ -40,7 +40,7 @@ def _load(name: str) -> type[BaseAdapter]:
     if ep is None:
         raise UnknownAdapterError(
             f"unknown adapter {name!r} (known: {', '.join(adapter_names()) or 'none'})")
-    return ep.load()  # type: ignore[attr-defined]
+    return ep.load()  # type: ignore[attr-defined]  # an EntryPoint; typeshed types the lookup loosely
 
 
 def get_adapter_class(name: str) -> type[BaseAdapter]:

@@ -94,6 +94,7 @@ def load_settings(home: str | os.PathLike[str] | None = None, **overrides: objec
     if foreign and "gpu_foreign_max" not in overrides:
         overrides["gpu_foreign_max"] = parse_fraction(foreign, "LABDECK_GPU_FOREIGN_MAX")
     overrides.setdefault("shared", read_shared(path))
+    # each override was parsed to its field's type above; a dict of them has no finer type
     return Settings(home=path, **overrides)  # type: ignore[arg-type]
 
 

@@ -45,9 +45,11 @@ _TO_OPTUNA = {"complete": TrialState.COMPLETE, "pruned": TrialState.PRUNED,
 
 def suggest(trial: optuna.Trial, name: str, p: ParamSpec) -> Any:
     if p.kind == "float":
-        return trial.suggest_float(name, float(p.low), float(p.high), log=p.log)  # type: ignore[arg-type]
+        lo, hi = p.bounds()
+        return trial.suggest_float(name, float(lo), float(hi), log=p.log)
     if p.kind == "int":
-        return trial.suggest_int(name, int(p.low), int(p.high), log=p.log)  # type: ignore[arg-type]
+        lo, hi = p.bounds()
+        return trial.suggest_int(name, int(lo), int(hi), log=p.log)
     if p.kind == "categorical":
         return trial.suggest_categorical(name, list(p.choices or ()))
     raise ValueError(f"parameter kind {p.kind!r} is not searched")
@@ -182,7 +184,7 @@ class OptunaTuner(BaseTuner):
         if attrs:
             merged = {**(trial.user_attrs.get(TRIAL_ATTR) or {}), **started, **attrs}
             trial.set_user_attr(TRIAL_ATTR, merged)
-        values = float(value) if state == "complete" else None  # type: ignore[arg-type]
+        values = float(value) if state == "complete" and value is not None else None
         optuna_state = None if state == "complete" else _TO_OPTUNA[state]
         try:
             from optuna.study._tell import _tell_with_warning

@@ -47,7 +47,7 @@ def _connect(url: str) -> sqlite3.Connection:
 def sample(p: ParamSpec, rng: random.Random) -> Any:
     if p.kind == "categorical":
         return rng.choice(list(p.choices or ()))
-    lo, hi = float(p.low), float(p.high)  # type: ignore[arg-type]
+    lo, hi = (float(b) for b in p.bounds())
     if p.kind == "int":
         if p.log:
             return min(int(hi), max(int(lo), round(math.exp(rng.uniform(math.log(lo),

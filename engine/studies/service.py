@@ -302,7 +302,7 @@ def best_trial(ts: list[Trial], direction: str) -> Trial | None:
     if not done:
         return None
     sign = 1 if direction == "minimize" else -1
-    return min(done, key=lambda t: (sign * t.value, t.number))  # type: ignore[operator]
+    return min(done, key=lambda t: (sign * (t.value or 0.0), t.number))  # None filtered above
 
 
 def study_record(conn: sqlite3.Connection, row: StudyRow) -> Study:

@@ -43,6 +43,12 @@ class ParamSpec:
     def searched(self) -> bool:
         return self.kind != "fixed"
 
+    def bounds(self) -> tuple[float, float]:
+        """A numeric parameter's range (parsing guarantees both ends for int and float)."""
+        if self.low is None or self.high is None:
+            raise ValueError(f"a {self.kind} parameter needs low and high")
+        return self.low, self.high
+
     def to_json(self) -> dict[str, Any]:
         if self.kind == "fixed":
             return {"kind": "fixed", "value": self.value}
@@ -223,5 +229,6 @@ def _edges(p: ParamSpec) -> list[Any]:
     if p.kind == "categorical":
         return list(p.choices or ())
     if p.kind == "int":
-        return [int(p.low), int(p.high)]  # type: ignore[arg-type]
-    return [float(p.low), float(p.high)]  # type: ignore[arg-type]
+        lo, hi = p.bounds()
+        return [int(lo), int(hi)]
+    return list(p.bounds())
