@@ -12,7 +12,6 @@ if TYPE_CHECKING:
     from adapters.base import BaseAdapter
 
 GROUP = "labdeck.adapters"
-_extra: dict[str, type[BaseAdapter]] = {}
 
 
 class UnknownAdapterError(LookupError):
@@ -24,14 +23,8 @@ def _entry_points() -> dict[str, object]:
     return {ep.name: ep for ep in entry_points(group=GROUP)}
 
 
-def register_adapter(cls: type[BaseAdapter]) -> type[BaseAdapter]:
-    """Register an adapter class in this process (tests, notebooks)."""
-    _extra[cls.name] = cls
-    return cls
-
-
 def adapter_names() -> list[str]:
-    return sorted(set(_entry_points()) | set(_extra))
+    return sorted(_entry_points())
 
 
 @cache
@@ -44,6 +37,6 @@ def _load(name: str) -> type[BaseAdapter]:
 
 
 def get_adapter_class(name: str) -> type[BaseAdapter]:
-    if name in _extra:
-        return _extra[name]
+    """The class behind ``name`` in the entry-point group, the same in every process (no
+    per-process registration: a study or job worker would not see it)."""
     return _load(name)

@@ -17,7 +17,6 @@ import pytest
 from adapters.base import BaseAdapter, ConfigSchema, Field, SearchRange
 from engine.api import Engine
 from engine.records import HOST
-from engine.registry import register_adapter
 from engine.settings import load_settings
 from engine.studies.optuna_tuner import OptunaTuner
 from engine.studies.runner import StudyWorker
@@ -56,8 +55,6 @@ class Failing(Quadratic):
 def run_study(home: Path, adapter: type[BaseAdapter], n: int) -> tuple[dict, str]:
     import asyncio
 
-    register_adapter(adapter)
-
     async def setup() -> str:
         async with Engine.session(home) as engine:
             await engine.create_experiment("q", adapter.name, {"epochs": 3})
@@ -71,11 +68,20 @@ def run_study(home: Path, adapter: type[BaseAdapter], n: int) -> tuple[dict, str
 
 
 @pytest.fixture(autouse=True)
-def _restore_registry(monkeypatch):
-    """Adapters registered here are for this module only (other tests list adapters)."""
+def _adapters_of_this_module(monkeypatch):
+    """This module's adapters as entry points of the adapters group, for this module's tests
+    only (the studies here run in-process; a worker process would need an installed one)."""
+    from importlib.metadata import EntryPoint
+
     import engine.registry as registry
 
-    monkeypatch.setattr(registry, "_extra", dict(registry._extra))
+    installed = registry._entry_points()
+    mine = {cls.name: EntryPoint(cls.name, f"{__name__}:{cls.__name__}", registry.GROUP)
+            for cls in (Quadratic, Failing)}
+    monkeypatch.setattr(registry, "_entry_points", lambda: {**installed, **mine})
+    registry._load.cache_clear()
+    yield
+    registry._load.cache_clear()
 
 
 @pytest.fixture(params=["sql", "api"])
