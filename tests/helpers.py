@@ -46,6 +46,17 @@ def with_fake_nvml(env: dict, spec: Path) -> dict:
     return env
 
 
+def fake_nvml_in_process(spec: Path, monkeypatch):
+    """Make ``import pynvml`` in this process the fake of tests/fake_nvml, reading ``spec``;
+    undone by ``monkeypatch`` (call ``sys.modules.pop("pynvml")`` after the test too)."""
+    import importlib
+
+    monkeypatch.setenv("FAKE_NVML_SPEC", str(spec))
+    monkeypatch.syspath_prepend(str(FAKE_NVML))
+    monkeypatch.delitem(sys.modules, "pynvml", raising=False)
+    importlib.import_module("pynvml")
+
+
 def group_members(pgid: int) -> list[int]:
     """Live (non-zombie) processes whose process group is ``pgid``."""
     out = []

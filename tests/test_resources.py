@@ -3,14 +3,12 @@ for nvidia-ml-py with several devices, foreign processes, unsupported fields, no
 
 from __future__ import annotations
 
-import importlib
 import json
 import sys
 from pathlib import Path
 
 import pytest
-
-FAKE = Path(__file__).resolve().parent / "fake_nvml"
+from helpers import fake_nvml_in_process
 
 
 @pytest.fixture
@@ -22,10 +20,7 @@ def fake_nvml(tmp_path: Path, monkeypatch):
         spec.write_text(json.dumps({"library": library, "devices": devices or []}))
 
     machine()
-    monkeypatch.setenv("FAKE_NVML_SPEC", str(spec))
-    monkeypatch.syspath_prepend(str(FAKE))
-    monkeypatch.delitem(sys.modules, "pynvml", raising=False)
-    importlib.import_module("pynvml")
+    fake_nvml_in_process(spec, monkeypatch)
     yield machine
     sys.modules.pop("pynvml", None)
 

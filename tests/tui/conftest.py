@@ -3,19 +3,17 @@
 from __future__ import annotations
 
 import asyncio
-import importlib
 import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from helpers import fake_nvml_in_process
 
 from tui import clock, colors
 
 from .seed import FROZEN_NOW, seed_home
-
-FAKE_NVML = Path(__file__).resolve().parents[1] / "fake_nvml"
 
 
 class FixedClock(clock.Clock):
@@ -55,10 +53,7 @@ def gpu_machine(tmp_path: Path, monkeypatch) -> Callable[..., None]:
                                     "devices": devices or []}))
 
     machine()
-    monkeypatch.setenv("FAKE_NVML_SPEC", str(spec))
-    monkeypatch.syspath_prepend(str(FAKE_NVML))
-    monkeypatch.delitem(sys.modules, "pynvml", raising=False)
-    importlib.import_module("pynvml")
+    fake_nvml_in_process(spec, monkeypatch)
     yield machine
     sys.modules.pop("pynvml", None)
 
