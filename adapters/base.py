@@ -342,6 +342,12 @@ class BaseAdapter(ABC):
         """Example text queries a search UI can offer as one-key buttons (optional)."""
         return ()
 
+    @classmethod
+    def sample_images(cls, dest: Path) -> list[Path]:
+        """Write example image files for image queries into ``dest``; their paths (optional;
+        the demo home offers them in Search)."""
+        return []
+
     # -- helpers ---------------------------------------------------------------------------
 
     @classmethod

@@ -47,7 +47,7 @@ async def ensure_index(engine: Engine, n: int) -> int:
     name = f"bench-search-{n}"
     if name not in {e.name for e in await engine.list_experiments()}:
         await engine.create_experiment(name, "vlm_quantization", {
-            "n_train": 1024, "n_query": 16, "n_database": n, "image_size": 32, "epochs": 1,
+            "dataset": "synthetic", "n_train": 1024, "n_query": 16, "n_database": n, "image_size": 32, "epochs": 1,
             "width": 16, "seed": 0})
     runs = [r for r in await engine.list_runs(name) if r.status == "completed"]
     await engine.ensure_scheduler()

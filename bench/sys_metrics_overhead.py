@@ -34,7 +34,7 @@ from engine.api import Engine  # noqa: E402
 
 
 def job_config(epochs: int, threads: int, quick: bool) -> dict:
-    return {"n_train": 800 if quick else 2000, "n_query": 20, "n_database": 100,
+    return {"dataset": "synthetic", "n_train": 800 if quick else 2000, "n_query": 20, "n_database": 100,
             "image_size": 32, "width": 16, "batch_size": 64, "epochs": epochs,
             "num_threads": threads, "log_every": 5}
 

@@ -59,6 +59,8 @@ async def _search(args, kind: str) -> int:
         f" {res['index'].checkpoint})")
     say(table(["rank", "score", "id", "text"],
               [[str(h.rank), fmt_num(h.score), h.item_id, h.text[:70]] for h in hits]))
+    for credit in dict.fromkeys(str(h.extra["credit"]) for h in hits if h.extra.get("credit")):
+        say(credit)  # the images' licence asks for attribution wherever they appear
     if args.show:  # the terminal rendering lives in tui/; loaded only when asked for
         from tui.thumbnails import show_thumbnails
 

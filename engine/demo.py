@@ -1,5 +1,5 @@
 """The built-in demo home: a few experiments (a script run logging through the tracking API and
-one of each installed adapter that has a default objective), ready to launch."""
+a real-emoji retrieval model), ready to launch, and sample pictures to search with."""
 
 from __future__ import annotations
 
@@ -21,9 +21,19 @@ async def seed_demo(engine: Engine, launch: bool = True) -> list[str]:
         ("toy-lr-3e-2", "script", {"command": TOY_COMMAND, "lr": 0.03, "steps": 300}),
     ]
     if "vlm_quantization" in engine.adapter_names():
-        # the adapter's defaults: about 1-2 minutes on 2 CPU cores to a model that retrieves
-        # well (mAP@64 near 1.0 on the generated test split); then Search offers the index
-        wanted.append(("vlm-base-64bit", "vlm_quantization", {}))
+        # the adapter's defaults: real emoji (OpenMoji) with English and Korean captions, a
+        # few minutes on 2 CPU cores (README: quality table); then Search offers the index,
+        # and <home>/samples holds pictures to search with
+        wanted.append(("emoji-64bit", "vlm_quantization", {}))
+        samples = engine.settings.home / "samples"
+        if not samples.is_dir():
+            try:
+                written = engine.adapter_class("vlm_quantization").sample_images(samples)
+            except Exception as exc:  # noqa: BLE001 - the demo runs without them
+                notes.append(f"no sample images ({exc})")
+            else:
+                if written:
+                    notes.append(f"wrote {len(written)} sample images to {samples}")
     for name, adapter, config in wanted:
         if name in existing:
             continue

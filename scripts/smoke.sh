@@ -38,7 +38,7 @@ waited run start smoke-a --wait
 echo "smoke: script adapter loop ok"
 
 if "$L" exp adapters --json | grep -q '"vlm_quantization"'; then
-  "$L" exp create smoke-vlm --adapter vlm_quantization --set epochs=1 --set n_train=400 >/dev/null
+  "$L" exp create smoke-vlm --adapter vlm_quantization --set dataset=synthetic --set epochs=1 --set n_train=400 >/dev/null
   waited run start smoke-vlm --wait
   waited eval smoke-vlm/1 --wait
   waited index build smoke-vlm/1 --wait

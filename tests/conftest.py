@@ -7,6 +7,22 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 pytest.register_assert_rewrite("adapters.conformance")  # the suite's asserts explain themselves
 
 
+@pytest.fixture(scope="session", autouse=True)
+def render_cache(tmp_path_factory):
+    """One cache of rendered OpenMoji for the whole session (workers inherit the variable),
+    so each test home does not render the SVGs again."""
+    import os
+
+    path = tmp_path_factory.mktemp("render-cache")
+    old = os.environ.get("LABDECK_CACHE_DIR")
+    os.environ["LABDECK_CACHE_DIR"] = str(path)
+    yield path
+    if old is None:
+        os.environ.pop("LABDECK_CACHE_DIR", None)
+    else:
+        os.environ["LABDECK_CACHE_DIR"] = old
+
+
 @pytest.fixture
 def home(tmp_path, monkeypatch) -> Path:
     h = tmp_path / "home"

@@ -10,7 +10,7 @@ import sys
 import pytest
 from helpers import labdeck_env
 
-QUICK = ["n_train=64", "n_query=8", "n_database=32", "image_size=16", "batch_size=32",
+QUICK = ["dataset=synthetic", "n_train=64", "n_query=8", "n_database=32", "image_size=16", "batch_size=32",
          "width=8", "log_every=1", "num_threads=1"]
 
 

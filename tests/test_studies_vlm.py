@@ -11,7 +11,7 @@ from engine.api import Engine
 
 pytest.importorskip("torch")
 
-TINY = {"n_train": 256, "n_query": 16, "n_database": 64, "image_size": 16, "epochs": 5,
+TINY = {"dataset": "synthetic", "n_train": 256, "n_query": 16, "n_database": 64, "image_size": 16, "epochs": 5,
         "batch_size": 32, "width": 8, "log_every": 2, "num_threads": 1}
 
 

@@ -12,13 +12,13 @@ from test_vlm_units import make_folder
 from adapters.conformance import AdapterConformance, RecordingReporter
 from adapters.vlm_quantization import VLMQuantizationAdapter
 
-QUICK = {"n_train": 64, "n_query": 8, "n_database": 32, "image_size": 16, "epochs": 1,
+QUICK = {"dataset": "synthetic", "n_train": 64, "n_query": 8, "n_database": 32, "image_size": 16, "epochs": 1,
          "batch_size": 32, "width": 8, "log_every": 1}
 # Trained until clearly learned, not "a few seconds": with 6 epochs mAP@64 ranged 0.29-0.70
 # over seeds 0-2 on one AMD EPYC (0.29 failed a bare 0.3 bar there while Intel passed). With
 # 12 epochs (two threads) seeds 0-4 gave 0.78-0.99 both ways against 0.04-0.07 at random init.
 # Two threads fixed, so the float path does not depend on the machine's core count.
-SMALL = {"n_train": 2000, "n_query": 40, "n_database": 200, "image_size": 32, "epochs": 12,
+SMALL = {"dataset": "synthetic", "n_train": 2000, "n_query": 40, "n_database": 200, "image_size": 32, "epochs": 12,
          "batch_size": 64, "width": 32, "log_every": 5, "num_threads": 2, "seed": TEST_SEED}
 
 

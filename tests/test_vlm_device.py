@@ -25,7 +25,7 @@ from adapters.vlm_quantization.runtime import (
 )
 from engine.api import Engine
 
-QUICK = {"n_train": 64, "n_query": 8, "n_database": 32, "image_size": 16, "epochs": 1,
+QUICK = {"dataset": "synthetic", "n_train": 64, "n_query": 8, "n_database": 32, "image_size": 16, "epochs": 1,
          "batch_size": 32, "width": 8, "log_every": 1, "num_threads": 1}
 no_cuda = pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a CUDA GPU")
 

@@ -15,7 +15,7 @@ from adapters.base import ConfigError  # noqa: E402
 from adapters.conformance import RecordingReporter  # noqa: E402
 from adapters.vlm_quantization import VLMQuantizationAdapter  # noqa: E402
 
-TINY = {"n_train": 32, "n_query": 4, "n_database": 16, "image_size": 16, "epochs": 1,
+TINY = {"dataset": "synthetic", "n_train": 32, "n_query": 4, "n_database": 16, "image_size": 16, "epochs": 1,
         "batch_size": 16, "hash_dim": 64, "log_every": 1, "num_threads": 1,
         "backbone": "siglip"}
 

@@ -8,7 +8,7 @@ import pytest
 from adapters.conformance import RecordingReporter
 from adapters.vlm_quantization import VLMQuantizationAdapter
 
-ENDLESS = {"n_train": 64, "n_query": 8, "n_database": 32, "image_size": 16, "epochs": 10_000,
+ENDLESS = {"dataset": "synthetic", "n_train": 64, "n_query": 8, "n_database": 32, "image_size": 16, "epochs": 10_000,
            "batch_size": 32, "width": 8, "log_every": 1}
 
 

@@ -33,18 +33,23 @@ from .backbone import backbone_path_problem
 BITS = (8, 16, 32, 64, 128)
 
 SCHEMA = ConfigSchema((
-    Field("dataset", "str", "synthetic", choices=("synthetic", "folder"),
-          help="synthetic: generated shapes with English/Korean captions; folder: your images "
-               "plus a COCO-style captions JSON"),
+    Field("dataset", "str", "openmoji", choices=("openmoji", "synthetic", "folder"),
+          help="openmoji: ~1,900 real emoji (OpenMoji, CC BY-SA 4.0) with English/Korean "
+               "Unicode names, relevant when they share a name word; synthetic: generated "
+               "shapes; folder: your images plus a COCO-style captions JSON"),
+    Field("openmoji_limit", "int", 0, min=0, max=10_000,
+          help="dataset=openmoji: use only the first N emoji of the fixed split order "
+               "(0: all; small values make quick tests)"),
     Field("data_dir", "str", "", help="images folder (dataset=folder)"),
     Field("captions_file", "str", "captions.json",
           help="COCO-style JSON {images:[{id,file_name}], annotations:[{image_id,caption}]}; "
                "relative paths are looked up in data_dir"),
-    Field("n_train", "int", 6000, min=8, max=500_000, help="generated training pairs"),
+    Field("n_train", "int", 6000, min=8, max=500_000,
+          help="dataset=synthetic: generated training pairs"),
     Field("n_query", "int", 200, min=2, max=100_000,
-          help="generated test queries (val uses half as many)"),
+          help="test queries (val uses half as many); openmoji: held-out query emoji"),
     Field("n_database", "int", 1000, min=8, max=500_000,
-          help="generated test database items (val uses half as many)"),
+          help="dataset=synthetic: generated test database items (val uses half as many)"),
     Field("image_size", "int", 32, min=16, max=128, help="image side in pixels"),
     Field("hash_dim", "int", 128, choices=(64, 128),
           help="full code length; its 8/16/32/64(/128)-bit prefixes are the nested codes"),
@@ -61,6 +66,8 @@ SCHEMA = ConfigSchema((
     Field("reg_warmup", "float", 0.5, min=0.0, max=1.0,
           help="fraction of training over which the quantization and balance weights ramp "
                "up from 0"),
+    Field("augment", "float", 0.0, min=0.0, max=0.5,
+          help="random zoom and shift of training images by up to this fraction (0: off)"),
     Field("epochs", "int", 10, min=1, max=10_000, help="training epochs"),
     Field("batch_size", "int", 128, min=2, max=8192, help="pairs per step"),
     Field("subset_ratio", "float", 1.0, min=0.0, min_exclusive=True, max=1.0,
@@ -136,7 +143,13 @@ class VLMQuantizationAdapter(BaseAdapter):
 
     @classmethod
     def sample_queries(cls) -> tuple[str, ...]:
-        return ("a red circle", "a small blue square on the left", "빨간 원", "노란 별 그림")
+        return ("a smiling cat", "고양이", "빨간 하트", "a rocket", "비 오는 구름")
+
+    @classmethod
+    def sample_images(cls, dest: Path) -> list[Path]:
+        from .openmoji import write_samples
+
+        return write_samples(Path(dest))
 
     def train(self, config: dict[str, Any], reporter: Reporter,
               resume_from: Path | None = None) -> dict[str, Any]:

@@ -69,6 +69,9 @@ class Item:
     label: int
     image: np.ndarray | None = None  # HxWx3 uint8 (generated set)
     path: Path | None = None  # file on disk (folder set)
+    labels: tuple[int, ...] | None = None  # multi-label sets: relevant when they share one
+    thumb: np.ndarray | None = None  # a larger rendering for thumbnails, where one exists
+    char: str = ""  # the emoji itself (OpenMoji set)
 
     def caption(self, i: int = 0) -> str:
         return self.captions[i % len(self.captions)]
@@ -78,6 +81,23 @@ class Item:
         if self.image is None:
             raise ValueError(f"item {self.item_id} has no image loaded")
         return self.image
+
+
+def label_arrays(*groups: list[Item]) -> list[np.ndarray]:
+    """Relevance labels of each group of items, comparable across the groups: 1-D int labels
+    when every item has one label (relevant = equal), else (n, n_labels) bool multi-hot rows
+    (relevant = share a label; an item with no label is relevant to nothing)."""
+    if all(it.labels is None for g in groups for it in g):
+        return [np.array([it.label for it in g], dtype=np.int64) for g in groups]
+    width = 1 + max((max(it.labels or (it.label,)) for g in groups for it in g), default=0)
+    out = []
+    for g in groups:
+        hot = np.zeros((len(g), max(width, 1)), dtype=bool)
+        for r, it in enumerate(g):
+            ids = it.labels if it.labels is not None else (it.label,)
+            hot[r, [i for i in ids if i >= 0]] = True
+        out.append(hot)
+    return out
 
 
 @dataclass
@@ -186,8 +206,15 @@ def synthetic_dataset(n_train: int, n_query: int, n_database: int, seed: int,
 
 
 def load_image(path: Path, image_size: int) -> np.ndarray:
-    """RGB uint8 array of ``path`` resized to a square; raises OSError/ValueError if unreadable."""
-    with Image.open(path) as im:
+    """RGB uint8 array of ``path`` resized to a square (transparency on white); raises
+    OSError/ValueError if unreadable."""
+    with Image.open(path) as opened:
+        im: Image.Image = opened
+        if im.mode in ("RGBA", "LA", "P") and (im.mode != "P" or "transparency" in im.info):
+            # transparent pixels count as white (as a viewer shows them), not black
+            rgba = im.convert("RGBA")
+            white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+            im = Image.alpha_composite(white, rgba)
         rgb = im.convert("RGB").resize((image_size, image_size), Image.Resampling.BILINEAR)
         return np.asarray(rgb, dtype=np.uint8)
 

@@ -27,7 +27,7 @@ import numpy as np
 
 from adapters.base import EvalResult
 
-from .data import Split
+from .data import Split, label_arrays
 from .metrics import cosine_distance, hamming_distance, retrieval_scores
 from .model import bit_lengths
 from .runtime import (
@@ -41,17 +41,20 @@ from .runtime import (
 )
 
 KS = (1, 5, 10)
+RELEVANCE = {"synthetic": "same (shape, colour) label", "folder": "same image",
+             "openmoji": "shares a label (a content word of the emoji names)"}
 METHODS = ("hamming", "cosine")
 
 
 def encode_split(model, tok, split: Split) -> dict[str, np.ndarray]:
+    q_lab, db_lab = label_arrays(split.query, split.database)
     return {
         "q_img": encode_images(model, [it.pixels() for it in split.query]),
         "q_txt": encode_texts(model, tok, split_captions(split.query)),
         "db_img": encode_images(model, [it.pixels() for it in split.database]),
         "db_txt": encode_texts(model, tok, split_captions(split.database)),
-        "q_lab": np.array([it.label for it in split.query]),
-        "db_lab": np.array([it.label for it in split.database]),
+        "q_lab": q_lab,
+        "db_lab": db_lab,
     }
 
 
@@ -111,13 +114,13 @@ def evaluate(cfg: dict[str, Any], checkpoint: Path, reporter) -> EvalResult:
     model, tok, state = load_checkpoint(checkpoint, device)
     reporter.info(describe_device(device))
     mcfg = state["config"]
-    data = load_dataset({**cfg, "image_size": mcfg["image_size"]}, info=reporter.info)
+    data = load_dataset({**cfg, "image_size": mcfg["image_size"]}, info=reporter.info,
+                        progress=reporter.progress)
     reporter.progress(0.2, "encoding the test split")
     enc = encode_split(model, tok, data.test)
     reporter.progress(0.6, "scoring")
     rows = score_codes(enc, bit_lengths(mcfg["hash_dim"]), METHODS)
-    relevance = ("same (shape, colour) label" if cfg["dataset"] == "synthetic"
-                 else "same image")
+    relevance = RELEVANCE[cfg["dataset"]]
     data_out = table_data(rows, n_query=len(data.test.query), n_database=len(data.test.database),
                           split="test", checkpoint=checkpoint.name, relevance=relevance,
                           seconds=round(time.time() - t0, 2))

@@ -51,6 +51,8 @@ METHODS = ("hamming", "cosine")
 
 
 def _thumbnail(item, image_size: int) -> Image.Image:
+    if item.thumb is not None:
+        return Image.fromarray(item.thumb).resize((THUMB, THUMB), Image.Resampling.LANCZOS)
     if item.path is not None:
         with Image.open(item.path) as im:
             rgb = im.convert("RGB")
@@ -66,7 +68,7 @@ def build_index(cfg: dict[str, Any], checkpoint: Path, index_dir: Path, reporter
     reporter.info(describe_device(device))
     mcfg = state["config"]
     data_cfg = {**cfg, "image_size": mcfg["image_size"]}
-    items = load_dataset(data_cfg, info=reporter.info).test.database
+    items = load_dataset(data_cfg, info=reporter.info, progress=reporter.progress).test.database
     index_dir = Path(index_dir)
     (index_dir / "thumbs").mkdir(parents=True, exist_ok=True)
     reporter.progress(0.05, f"encoding {len(items)} images")
@@ -90,8 +92,14 @@ def build_index(cfg: dict[str, Any], checkpoint: Path, index_dir: Path, reporter
     meta = {"hash_dim": mcfg["hash_dim"], "bits": list(bit_lengths(mcfg["hash_dim"])),
             "image_size": mcfg["image_size"], "n_items": len(items),
             "item_ids": [it.item_id for it in items], "captions": captions,
-            "labels": [int(it.label) for it in items], "thumbs": thumbs,
+            "labels": [list(it.labels) if it.labels is not None else int(it.label)
+                       for it in items],
+            "chars": [it.char for it in items], "thumbs": thumbs,
             "source_checkpoint": str(checkpoint), "dataset": cfg["dataset"]}
+    if cfg["dataset"] == "openmoji":
+        from .openmoji import ATTRIBUTION
+
+        meta["attribution"] = ATTRIBUTION
     (index_dir / "meta.json").write_text(json.dumps(meta, ensure_ascii=False), "utf-8")
     reporter.progress(1.0, f"indexed {len(items)} items")
     return {"n_items": len(items), "hash_dim": mcfg["hash_dim"],
@@ -178,7 +186,9 @@ def _search(index: VLMIndex, q_h: np.ndarray, side: str, k: int, bits: int,
                               text=index.meta["captions"][i], image_path=index.thumb(i),
                               extra={"metric": method, "bits": bits,
                                      "score_label": "d" if method == "hamming" else "cos",
-                                     "label": index.meta["labels"][i], "index": i}))
+                                     "label": index.meta["labels"][i], "index": i,
+                                     **({"credit": index.meta["attribution"]}
+                                        if "attribution" in index.meta else {})}))
     return hits
 
 

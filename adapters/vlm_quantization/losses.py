@@ -3,7 +3,8 @@
 For each bit length L (a prefix of the nested code):
 - contrastive: image->text and text->image cross-entropy on cosine similarities of the
   continuous codes ``h[:, :L]`` divided by ``temperature``; the target spreads evenly over all
-  in-batch items with the same label (plain CLIP loss when labels are unique);
+  in-batch items with the same label, or, for multi-hot labels (n, n_labels), every item
+  sharing a label and the pair itself (plain CLIP loss when labels are unique);
 - quantization: mean (|h| - 1)^2, pulling each value to +-1 so Hamming ranking matches cosine;
 - balance: mean over bits of (batch mean of h)^2, so each bit splits the data about 50/50.
 Each term is averaged over the bit lengths.
@@ -19,11 +20,21 @@ def contrastive(hi: torch.Tensor, ht: torch.Tensor, labels: torch.Tensor,
                 temperature: float) -> torch.Tensor:
     zi, zt = F.normalize(hi, dim=1), F.normalize(ht, dim=1)
     logits = zi @ zt.t() / temperature
-    target = (labels[:, None] == labels[None, :]).float()
+    target = relevant_pairs(labels)
     target = target / target.sum(1, keepdim=True)
     i2t = -(target * F.log_softmax(logits, 1)).sum(1).mean()
     t2i = -(target.t() * F.log_softmax(logits.t(), 1)).sum(1).mean()
     return (i2t + t2i) / 2
+
+
+def relevant_pairs(labels: torch.Tensor) -> torch.Tensor:
+    """(n, n) float 0/1: 1-D labels equal, or 2-D multi-hot rows sharing a label; the
+    diagonal is always 1 (an image and its own caption)."""
+    if labels.dim() == 2:
+        lf = labels.float()
+        shared = (lf @ lf.t()) > 0
+        return (shared | torch.eye(len(labels), dtype=torch.bool, device=labels.device)).float()
+    return (labels[:, None] == labels[None, :]).float()
 
 
 def quantization(h: torch.Tensor) -> torch.Tensor:

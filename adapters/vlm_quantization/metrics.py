@@ -2,7 +2,8 @@
 
 Ranking is by ascending distance (Hamming distance, or negative cosine similarity), ties
 broken by lower database index (a stable sort), so results are exact and reproducible.
-A query and a database item are relevant when their labels are equal. Queries with no
+A query and a database item are relevant when their labels are equal (1-D labels) or when they
+share a label (2-D multi-hot labels). Queries with no
 relevant item in the database are left out of the mean (mAP over answerable queries).
 numpy only.
 """
@@ -18,6 +19,11 @@ def ranking(dist: np.ndarray) -> np.ndarray:
 
 
 def relevance(order: np.ndarray, q_labels: np.ndarray, db_labels: np.ndarray) -> np.ndarray:
+    """(q, n) 0/1 in ranked order. 1-D labels: relevant when equal; 2-D multi-hot rows:
+    relevant when they share a label (the MIRFlickr / NUS-WIDE protocol)."""
+    if q_labels.ndim == 2:
+        shared = q_labels.astype(np.float32) @ db_labels.astype(np.float32).T > 0
+        return np.take_along_axis(shared, order, axis=1).astype(np.float64)
     return (db_labels[order] == q_labels[:, None]).astype(np.float64)
 
 

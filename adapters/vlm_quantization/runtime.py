@@ -111,7 +111,13 @@ def grad_scaler(device: torch.device) -> torch.amp.GradScaler:
     return torch.amp.GradScaler(device.type, enabled=amp_dtype(device) == torch.float16)
 
 
-def load_dataset(config: dict[str, Any], info: Callable[[str], None] | None = None) -> Dataset:
+def load_dataset(config: dict[str, Any], info: Callable[[str], None] | None = None,
+                 progress: Callable[[float, str], None] | None = None) -> Dataset:
+    if config["dataset"] == "openmoji":
+        from .openmoji import load_openmoji
+
+        return load_openmoji(config["n_query"], config["image_size"],
+                             limit=config.get("openmoji_limit", 0), info=info, progress=progress)
     if config["dataset"] == "folder":
         if not config.get("data_dir"):
             raise ValueError("dataset=folder needs data_dir (an images folder)")

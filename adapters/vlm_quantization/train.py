@@ -25,8 +25,9 @@ from typing import Any
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
-from .data import Split
+from .data import Split, label_arrays
 from .evaluation import encode_split, score_codes
 from .losses import hash_loss
 from .model import bit_lengths, images_to_tensor
@@ -48,6 +49,22 @@ from .runtime import (
 from .siglip import SiglipHasher
 
 OBJECTIVE_BITS = 64
+
+
+def augment(images: torch.Tensor, strength: float, gen: torch.Generator) -> torch.Tensor:
+    """A random zoom (1 +- strength) and shift (+- strength of the side) per image, the edge
+    pixels repeated outward (white around an emoji): the picture, not its place, is what a
+    caption names."""
+    if strength <= 0:
+        return images
+    n = images.shape[0]
+    u = torch.rand(n, 3, generator=gen) * 2 - 1
+    scale = 1 + strength * u[:, 0]
+    theta = torch.zeros(n, 2, 3)
+    theta[:, 0, 0] = theta[:, 1, 1] = scale
+    theta[:, :, 2] = strength * u[:, 1:]
+    grid = F.affine_grid(theta.to(images.device), list(images.shape), align_corners=False)
+    return F.grid_sample(images, grid, padding_mode="border", align_corners=False)
 
 
 def _lr_lambda(total_steps: int, warmup: int):
@@ -72,7 +89,7 @@ def _val_loss(model, tok, split: Split, cfg: dict[str, Any], bits) -> float:
         hi, _ = model.encode_image(
             images_to_tensor(np.stack([it.pixels() for it in chunk])).to(device))
         ht, _ = model.encode_text(tok.encode_batch(caps[i:i + 256]).to(device))
-        labels = torch.tensor([it.label for it in chunk], device=device)
+        labels = torch.from_numpy(label_arrays(chunk)[0]).to(device)
         loss, _ = hash_loss(hi, ht, labels, bits, cfg["temperature"],
                             cfg["quantization_weight"], cfg["balance_weight"])
         total, n = total + float(loss) * len(chunk), n + len(chunk)
@@ -86,8 +103,8 @@ def train(cfg: dict[str, Any], reporter, resume_from: Path | None = None) -> dic
     if cfg["num_threads"] > 0:
         torch.set_num_threads(cfg["num_threads"])
     torch.manual_seed(cfg["seed"])
-    gen = torch.Generator()
-    data = load_dataset(cfg, info=reporter.info)
+    gen, aug_gen = torch.Generator(), torch.Generator()
+    data = load_dataset(cfg, info=reporter.info, progress=reporter.progress)
     items = subset(data.train, cfg["subset_ratio"], cfg["seed"])
     state = None
     # backbone=siglip: the towers load first (the tokenizer depends on them)
@@ -110,7 +127,7 @@ def train(cfg: dict[str, Any], reporter, resume_from: Path | None = None) -> dic
     cap_ids = tok.encode_batch([c for it in items for c in it.captions])
     cap_start = torch.tensor(np.cumsum([0] + [len(it.captions) for it in items])[:-1])
     cap_count = torch.tensor([len(it.captions) for it in items])
-    labels = torch.tensor([it.label for it in items])
+    labels = torch.from_numpy(label_arrays(items)[0])
     if isinstance(model, SiglipHasher) and model.freeze:  # frozen towers: features are fixed
         reporter.progress(0.0, f"encoding {len(items)} training items with the frozen towers")
         images, cap_ids = model.precompute(images, cap_ids)
@@ -157,8 +174,12 @@ def train(cfg: dict[str, Any], reporter, resume_from: Path | None = None) -> dic
                 timed_out, epoch_step = True, s
                 break
             idx = perm[s * bs:(s + 1) * bs]
+            batch = images[idx]
+            if cfg["augment"] > 0 and batch.dim() == 4:  # not on precomputed features
+                aug_gen.manual_seed(cfg["seed"] * 1_000_003 + step)  # a resume replays it
+                batch = augment(batch, cfg["augment"], aug_gen)
             with autocast(device):
-                hi, _ = model.encode_image(images[idx].to(device, non_blocking=True))
+                hi, _ = model.encode_image(batch.to(device, non_blocking=True))
                 ht, _ = model.encode_text(
                     cap_ids[picks[s * bs:(s + 1) * bs]].to(device, non_blocking=True))
             ramp = min(1.0, step / max(1.0, cfg["reg_warmup"] * total_steps))

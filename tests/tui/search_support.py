@@ -13,7 +13,7 @@ from tui.screens.search import SearchScreen
 from .conftest import wait_for
 
 # trains in a few seconds on one CPU thread; deterministic (seeded data, init, one thread)
-TINY = {"n_train": 256, "n_query": 16, "n_database": 48, "image_size": 16, "epochs": 3,
+TINY = {"dataset": "synthetic", "n_train": 256, "n_query": 16, "n_database": 48, "image_size": 16, "epochs": 3,
         "width": 8, "num_threads": 1, "seed": 0}
 EXPERIMENT = "shapes"
 

@@ -16,7 +16,7 @@ from tui.screens.run_detail import RunDetailScreen
 from .conftest import wait_for
 
 # a few seconds on one CPU thread
-TINY = {"n_train": 64, "n_query": 8, "n_database": 32, "image_size": 16, "epochs": 2,
+TINY = {"dataset": "synthetic", "n_train": 64, "n_query": 8, "n_database": 32, "image_size": 16, "epochs": 2,
         "batch_size": 32, "width": 8, "log_every": 1, "num_threads": 1, "seed": 0}
 
 

@@ -7,6 +7,7 @@ warm per checkpoint, so only the first query waits for it ("loading model…")."
 
 from __future__ import annotations
 
+import os
 from dataclasses import replace
 
 from rich.text import Text
@@ -287,6 +288,9 @@ class SearchScreen(SearchJobs, SearchQueries, AreaScreen):
                 self._query("image", path)
 
         start = self.last_query[1] if self.last_query and self.last_query[0] == "image" else ""
+        samples = self.engine.settings.home / "samples"
+        if not start and samples.is_dir():  # the demo's pictures: tab lists them
+            start = f"{samples}{os.sep}"
         self.app.push_screen(ImagePathPrompt(start), chosen)
 
     def _selected_hit(self):

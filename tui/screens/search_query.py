@@ -71,8 +71,13 @@ class SearchQueries:
         took = "" if self.latency_ms is None else f" in {self.latency_ms:.1f} ms"
         what = f"“{query}”" if kind == "text" else os.path.basename(query)
         opts = " · ".join(str(v) for v in options.values())
-        return Text.assemble((f"{len(self.hits)} results{took}", "bold"),
+        line = Text.assemble((f"{len(self.hits)} results{took}", "bold"),
                              (f"  {kind} query {what}" + (f" · {opts}" if opts else ""), "dim"))
+        credits = dict.fromkeys(str(h.extra["credit"]) for h in self.hits
+                                if h.extra.get("credit"))
+        for credit in credits:  # the images' licence asks for it wherever they appear
+            line.append(f"\n{credit}", "italic dim")
+        return line
 
     def _clear_results(self) -> None:
         self.hits, self.last_query, self.latency_ms = [], None, None
