@@ -27,6 +27,7 @@ from engine.jobs import FINAL
 
 from ..clock import elapsed, eta, fmt_age, fmt_duration, fmt_num
 from ..colors import run_rgb
+from ..keymap import tab_keys
 from ..run_status import shown_status, stalled_label, status_text
 from ..widgets.header import LabdeckHeader
 from ..widgets.metric_chart import MetricChart, Series
@@ -37,6 +38,9 @@ X_AXES = ("step", "epoch", "wall")
 SMOOTHING = (0.0, 0.6, 0.9)
 ZOOMS = (None, 1000, 100)
 MAX_CHARTS = 4
+# the tabs below the charts (title, id): keys 1-4 open them
+TABS = (("summary", "tab-summary"), ("checkpoints", "tab-checkpoints"), ("log", "tab-log"),
+        ("config", "tab-config"))
 
 
 def default_metrics(keys: list[str], objective: str | None) -> list[str]:
@@ -78,6 +82,7 @@ class RunDetailScreen(AreaScreen):
         Binding("i", "index", "Index", id="run.index"),
         Binding("delete,D", "delete_checkpoint", "Del ckpt", id="run.delete_checkpoint"),
         Binding("R", "resume", "Resume from", id="run.resume"),
+        *tab_keys("run", [t for t, _ in TABS]),
     ]
 
     def __init__(self, run_id: int) -> None:
@@ -102,13 +107,13 @@ class RunDetailScreen(AreaScreen):
             yield SelectionList[str](id="metrics")
             yield Vertical(id="charts")
         with TabbedContent(id="run-tabs"):
-            with TabPane("summary", id="tab-summary"):
+            with TabPane("1 summary", id="tab-summary"):
                 yield DataTable(id="summary", cursor_type="row", zebra_stripes=True)
-            with TabPane("checkpoints", id="tab-checkpoints"):
+            with TabPane("2 checkpoints", id="tab-checkpoints"):
                 yield DataTable(id="checkpoints", cursor_type="row")
-            with TabPane("log", id="tab-log"):
+            with TabPane("3 log", id="tab-log"):
                 yield Log(id="log", max_lines=2000)
-            with TabPane("config", id="tab-config"):
+            with TabPane("4 config", id="tab-config"):
                 yield Static("", id="run-config")
         yield Footer()
 
@@ -302,6 +307,9 @@ class RunDetailScreen(AreaScreen):
         if action == "resume":  # offered (and in the footer) where the checkpoints are shown
             return self.query_one(TabbedContent).active == "tab-checkpoints"
         return True
+
+    def action_tab(self, index: int) -> None:
+        self.query_one("#run-tabs", TabbedContent).active = TABS[index - 1][1]
 
     @on(TabbedContent.TabActivated)
     def _tab_changed(self) -> None:
