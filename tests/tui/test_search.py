@@ -11,7 +11,7 @@ from textual.widgets import Button, Input, ProgressBar
 
 from tui.app import LabdeckApp
 from tui.screens.search import SearchScreen
-from tui.screens.search_modals import ImagePathPrompt, path_matches
+from tui.screens.search_modals import HitDetail, ImagePathPrompt, path_matches
 from tui.widgets.search_results import HitList, ThumbGrid
 
 from .conftest import wait_for
@@ -189,6 +189,38 @@ async def test_image_query_by_path_and_more_like_this(indexed):
         await wait_results(pilot, screen, before)
         assert screen.last_query == ("image", chosen)
         assert screen.query_one(HitList).row_count == 12
+
+
+async def test_enter_opens_a_hit_and_more_like_this_from_there(indexed):
+    app = LabdeckApp(home=indexed, poll_s=0.2)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_search(pilot, app)
+        before = screen.searches
+        await pilot.press("n")
+        await wait_results(pilot, screen, before)
+        grid = screen.query_one(ThumbGrid)
+        grid.focus()
+        await pilot.press("right")
+        hit = grid.selected_hit
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, HitDetail), what="hit opened")
+        shown = " ".join(str(label.render()) for label in app.screen.query("Label"))
+        assert hit.text in shown and f"#{hit.rank}" in shown and hit.item_id in shown
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: app.screen is screen, what="detail closed")
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, HitDetail), what="hit reopened")
+        before = screen.searches
+        await pilot.press("m")
+        await wait_results(pilot, screen, before)
+        assert screen.last_query == ("image", hit.image_path)
+        # an image query's text results open the same way (enter on a row)
+        table = screen.query_one(HitList)
+        table.focus()
+        await pilot.press("down", "enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, HitDetail), what="row opened")
+        assert app.screen.hit is table.selected_hit
+        await pilot.press("escape")
 
 
 async def test_bad_input_gets_clear_messages(indexed, tmp_path):

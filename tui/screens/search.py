@@ -19,6 +19,7 @@ from textual.message import Message
 from textual.widgets import (
     Button,
     ContentSwitcher,
+    DataTable,
     Footer,
     Input,
     Label,
@@ -33,13 +34,14 @@ from ..widgets.search_evals import EvalsPane
 from ..widgets.search_results import HitList, HitSelected, ThumbGrid
 from .base import AreaScreen
 from .search_build import SearchJobs
-from .search_modals import ImagePathPrompt, Source, SourcePicker
+from .search_modals import HitDetail, ImagePathPrompt, Source, SourcePicker
 from .search_query import SearchQueries
 from .search_sources import AdapterSearch, cycle, default_source, load_sources, options_text
 
-OPTION_KEYS = ("[ ]", "h")  # what cycles the first and the second adapter option
+OPTION_KEYS = ("keys [ and ]", "key h")  # what cycles the first and the second adapter option
 EMPTY = ("/ type a text query (enter searches) · n next sample query · o search by image\n"
-         "r pick another checkpoint · [ ] and h change the search options · e evals")
+         "enter opens a result · r pick another checkpoint · keys [ and ] and h change the "
+         "search options · e evals")
 
 
 class SearchScreen(SearchJobs, SearchQueries, AreaScreen):
@@ -64,6 +66,7 @@ class SearchScreen(SearchJobs, SearchQueries, AreaScreen):
         Binding("h", "option(1, 1)", "option 2", id="search.option_cycle"),
         Binding("n", "sample", "Sample", id="search.sample"),
         Binding("o", "open_image", "Image…", id="search.open_image"),
+        Binding("enter", "open_hit", "Open", id="search.open_hit"),
         Binding("m", "more_like", "More like this", id="search.more_like"),
         Binding("v", "eval", "Eval", id="search.eval"),
         Binding("e", "tab", "Evals", id="search.tab"),
@@ -223,6 +226,8 @@ class SearchScreen(SearchJobs, SearchQueries, AreaScreen):
             return bool(a and a.image)
         if action == "more_like":
             return True if (a and a.image and self._selected_hit()) else None
+        if action == "open_hit":
+            return True if self._selected_hit() else None
         return True
 
     # ------------------------------------------------------------------ actions
@@ -307,6 +312,22 @@ class SearchScreen(SearchJobs, SearchQueries, AreaScreen):
             self.notify("select a result with an image first", severity="warning")
             return
         self._query("image", hit.image_path)
+
+    def action_open_hit(self) -> None:
+        hit = self._selected_hit()
+        if hit is None:
+            return
+
+        def closed(answer: str | None) -> None:
+            if answer == "more":
+                self._query("image", hit.image_path)
+
+        self.app.push_screen(HitDetail(hit, self.thumbs), closed)
+
+    @on(DataTable.RowSelected, "#search-list")
+    def _row_opened(self, event: DataTable.RowSelected) -> None:
+        event.stop()
+        self.action_open_hit()
 
     def on_hit_selected(self, event: HitSelected) -> None:
         self.refresh_bindings()

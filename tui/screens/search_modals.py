@@ -172,3 +172,55 @@ class ImagePathPrompt(ModalScreen[str | None]):
 
     def action_dismiss_none(self) -> None:
         self.dismiss(None)
+
+
+class HitDetail(ModalScreen[str | None]):
+    """One search result opened: a larger picture, the whole text, rank and score, where it
+    came from; ``m`` asks for more like it (dismisses with "more"), esc or enter closes."""
+
+    BINDINGS = [
+        Binding("escape", "dismiss_none", "Close", id="search.hit_close"),
+        Binding("enter", "dismiss_none", "Close", show=False, id="search.hit_close_enter"),
+        Binding("m", "more", "More like this", id="search.hit_more"),
+    ]
+    DEFAULT_CSS = """
+    HitDetail .hit-image { width: 32; height: 16; }
+    HitDetail .hit-text { width: 100%; height: auto; }
+    HitDetail .dialog { width: 72; max-width: 95%; height: auto; max-height: 95%; }
+    """
+
+    def __init__(self, hit, thumbs: str | None = None) -> None:
+        super().__init__()
+        self.hit = hit
+        self.thumbs = thumbs
+
+    def compose(self) -> ComposeResult:
+        from rich.text import Text
+
+        from ..widgets.search_results import fmt_score
+        from ..widgets.thumb import image_widget_class
+
+        hit, extra = self.hit, dict(getattr(self.hit, "extra", None) or {})
+        label = extra.get("score_label") or "score"
+        head = Text.assemble((f"#{hit.rank}", "bold"), f"  {label}={fmt_score(hit.score)}",
+                             (f"  {extra['metric']} · {extra['bits']} bits", "dim")
+                             if "metric" in extra and "bits" in extra else "",
+                             (f"  item {hit.item_id}", "dim"))
+        with Vertical(classes="dialog"):
+            yield Label(head, classes="question")
+            if hit.image_path:
+                yield image_widget_class(self.thumbs)(hit.image_path, classes="hit-image")
+            yield Label(Text(hit.text or "(no text)"), classes="hit-text")
+            if hit.image_path:
+                yield Label(Text(str(hit.image_path), style="dim"), classes="hit-text")
+            if extra.get("credit"):
+                yield Label(Text(str(extra["credit"]), style="italic dim"), classes="hit-text")
+            keys = "m more like this · esc closes" if hit.image_path else "esc closes"
+            yield Label(Text(keys, style="dim"), classes="field-help")
+
+    def action_more(self) -> None:
+        if self.hit.image_path:
+            self.dismiss("more")
+
+    def action_dismiss_none(self) -> None:
+        self.dismiss(None)

@@ -65,14 +65,14 @@ class ThumbGrid(VerticalScroll, can_focus=True):
     """Hits as a grid of cards; arrow keys move the selection, the grid scrolls to it."""
 
     DEFAULT_CSS = """
-    ThumbGrid { layout: grid; grid-size: 4; grid-rows: 10; grid-gutter: 0 1; }
-    ThumbGrid .thumb-card { border: round $panel; height: 10; }
+    ThumbGrid { layout: grid; grid-size: 4; grid-rows: 11; grid-gutter: 0 1; }
+    ThumbGrid .thumb-card { border: round $panel; height: 11; }
     ThumbGrid .thumb-box { height: 7; }
     ThumbGrid .thumb-card.-selected { border: round $accent; }
     ThumbGrid:focus .thumb-card.-selected { border: heavy $accent; }
     ThumbGrid .thumb-img { width: 14; height: 7; }
-    ThumbGrid .thumb-caption { width: 100%; height: 1; text-wrap: nowrap;
-                               text-overflow: ellipsis; color: $text-muted; }
+    ThumbGrid .thumb-caption { width: 100%; height: 2; text-overflow: ellipsis;
+                               color: $text-muted; }
     """
     BINDINGS = [
         Binding("left", "move(-1, 0)", "Prev", show=False, id="search.grid_left"),
