@@ -139,6 +139,7 @@ class VLMQuantizationAdapter(BaseAdapter):
             "balance_weight": SearchRange("float", 0.0, 1.0),
             "hash_dim": SearchRange("categorical", choices=(64, 128)),
             "batch_size": SearchRange("categorical", choices=(64, 128, 256)),
+            "augment": SearchRange("float", 0.0, 0.3),
         }
 
     @classmethod

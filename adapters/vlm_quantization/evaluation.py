@@ -9,7 +9,8 @@
       "higher_is_better": ["map_i2t", ...],      # every metric column
       "best": {"map_i2t": 7, ...},               # row index of the best value per column
       "n_query": 200, "n_database": 1000, "split": "test", "checkpoint": "best.pt",
-      "relevance": "same (shape, colour) label"
+      "relevance": "same (shape, colour) label",
+      "chance_map": 0.028                       # what a random ranking scores on average
     }
 
 Rows run over bit lengths (8 .. hash_dim, prefixes of one code) x methods ("hamming" on
@@ -73,6 +74,17 @@ def score_codes(enc: dict[str, np.ndarray], bits: tuple[int, ...],
     return rows
 
 
+def chance_map(q_lab: np.ndarray, db_lab: np.ndarray) -> float:
+    """The mAP a random ranking scores on average: each answerable query's share of relevant
+    database items, averaged (the floor every trained row should clear)."""
+    if q_lab.ndim == 2:
+        share = (q_lab.astype(np.float32) @ db_lab.astype(np.float32).T > 0).mean(1)
+    else:
+        share = (q_lab[:, None] == db_lab[None, :]).mean(1)
+    share = share[share > 0]
+    return float(share.mean()) if len(share) else 0.0
+
+
 def columns(ks=KS) -> list[str]:
     cols = ["bits", "method", "map_i2t", "map_t2i"]
     for k in ks:
@@ -123,6 +135,7 @@ def evaluate(cfg: dict[str, Any], checkpoint: Path, reporter) -> EvalResult:
     relevance = RELEVANCE[cfg["dataset"]]
     data_out = table_data(rows, n_query=len(data.test.query), n_database=len(data.test.database),
                           split="test", checkpoint=checkpoint.name, relevance=relevance,
+                          chance_map=round(chance_map(enc["q_lab"], enc["db_lab"]), 6),
                           seconds=round(time.time() - t0, 2))
     reporter.info("test retrieval:\n" + format_table(rows))
     reporter.progress(1.0, "done")
