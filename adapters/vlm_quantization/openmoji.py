@@ -267,7 +267,10 @@ def load_openmoji(n_query: int, image_size: int, limit: int = 0,
     images = rendered(image_size, progress)
     thumbs = images if thumb_size == image_size else rendered(thumb_size, progress)
     bases = {e.code: e for e in emojis if not e.skin_tone}
-    train, vq, tq, db = [], [], [], []
+    train: list[Item] = []
+    vq: list[Item] = []
+    tq: list[Item] = []
+    db: list[Item] = []
     for i, e in enumerate(emojis):
         if e.base not in train_g and e.base not in test_q and e.base not in val_q:
             continue
