@@ -155,6 +155,7 @@ async def study_show(args) -> int:
         f" {s['pruner']}  workers {s['workers']}  timeout {fmt_num(s['timeout_s'])}")
     c = study.counts
     say(f"trials: {c['complete']} complete, {c['pruned']} pruned, {c['failed']} failed,"
+        f" {c['cancelled']} cancelled,"
         f" {c['running']} running, {c['left']} left")
     _print_space(study)
     if trials:

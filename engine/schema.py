@@ -181,6 +181,34 @@ MIGRATIONS: list[str] = [
     ALTER TABLE jobs ADD COLUMN devices_at REAL;
     ALTER TABLE jobs ADD COLUMN resource_note TEXT;
     """,
+    # 6: a trial stopped by a cancel is "cancelled", not "failed" (it used no slot and says
+    # nothing about its params). SQLite cannot change a CHECK: the table is rebuilt, and the
+    # trials mirrored before as failed with the note "cancelled" become cancelled.
+    """
+    CREATE TABLE trials_new (
+        id INTEGER PRIMARY KEY,
+        study_id INTEGER NOT NULL REFERENCES studies(id) ON DELETE CASCADE,
+        number INTEGER NOT NULL,
+        state TEXT NOT NULL
+            CHECK (state IN ('running','complete','pruned','failed','cancelled')),
+        params TEXT NOT NULL DEFAULT '{}',
+        value REAL,
+        intermediate TEXT NOT NULL DEFAULT '[]',
+        run_id INTEGER REFERENCES runs(id) ON DELETE SET NULL,
+        pid INTEGER,
+        host TEXT,
+        started REAL,
+        finished REAL,
+        error TEXT,
+        UNIQUE (study_id, number)
+    );
+    INSERT INTO trials_new SELECT id, study_id, number,
+        CASE WHEN state = 'failed' AND error = 'cancelled' THEN 'cancelled' ELSE state END,
+        params, value, intermediate, run_id, pid, host, started, finished, error FROM trials;
+    DROP TABLE trials;
+    ALTER TABLE trials_new RENAME TO trials;
+    CREATE INDEX trials_state ON trials(state);
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -93,11 +93,13 @@ def run_job(job_id: int, home: str | None) -> int:
         if reporter.should_stop():
             status = "cancelled"
     except BaseException as exc:  # noqa: BLE001 - every failure becomes the job's error
-        traceback.print_exc()
-        sys.stdout.flush()
-        if reporter.should_stop() and not isinstance(exc, JobError):
+        if not isinstance(exc, JobError) and _stop_asked(reporter):
+            # what a stopped job raises on its way out (a command ended by the cancel's
+            # SIGTERM) is no error: the log ends with the plain "cancelled" line below
             status = "cancelled"
         else:
+            traceback.print_exc()
+            sys.stdout.flush()
             status = "failed"
             error = f"{type(exc).__name__}: {exc}"
     finally:
@@ -111,6 +113,19 @@ def run_job(job_id: int, home: str | None) -> int:
     data.worker_finished(conn, job_id, status, result, error)
     print(f"labdeck: job {job_id} {status}" + (f": {error}" if error else ""), flush=True)
     return 0 if status == "completed" else 1
+
+
+def _stop_asked(reporter: WorkerReporter) -> bool:
+    """Whether the job was asked to stop, reading the cancel flag now: the job may have ended
+    before the heartbeat or the scheduler's SIGTERM brought the request (its command was
+    stopped first)."""
+    if reporter.should_stop():
+        return True
+    try:
+        reporter.beat()  # reads the flag, and sets should_stop() when it is up
+    except Exception:  # noqa: BLE001 - a database we cannot read: no cancel is known
+        return False
+    return reporter.should_stop()
 
 
 def _device(job_id: int) -> str:

@@ -198,15 +198,16 @@ async def test_cancel_then_resume_keeps_finished_trials(home: Path) -> None:
         study = await engine.get_study("cr", refresh=True)
         trials = await engine.study_trials("cr")
         assert study.status == "cancelled"
-        assert [(t.number, t.state) for t in trials] == [(0, "complete"), (1, "failed")]
+        assert [(t.number, t.state) for t in trials] == [(0, "complete"), (1, "cancelled")]
         assert trials[1].error == "cancelled"
+        assert study.counts["cancelled"] == 1 and study.counts["failed"] == 0
         assert (await engine.get_run(trials[1].run_id)).status == "cancelled"
         assert study.counts["left"] == 2  # the cancelled trial does not use up a slot
         await run_study(engine, "cr")
         study = await engine.get_study("cr", refresh=True)
         trials = await engine.study_trials("cr")
     assert study.status == "completed"
-    assert [t.state for t in trials] == ["complete", "failed", "complete", "complete"]
+    assert [t.state for t in trials] == ["complete", "cancelled", "complete", "complete"]
 
 
 # ------------------------------------------------------------------ random engine, no optuna

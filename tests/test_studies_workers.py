@@ -110,7 +110,8 @@ async def test_dead_trial_swept_with_no_worker_alive(home: Path) -> None:
         study = await engine.get_study("orphan", refresh=True)
         trials = await engine.study_trials("orphan")
     assert [t.state for t in trials] == ["failed"]
-    assert study.counts == {"running": 0, "complete": 0, "pruned": 0, "failed": 1, "left": 1}
+    assert study.counts == {"running": 0, "complete": 0, "pruned": 0, "failed": 1,
+                            "cancelled": 0, "left": 1}
 
 
 @pytest.mark.slow

@@ -211,6 +211,8 @@ class ScriptAdapter(BaseAdapter):
                                f" {type(exc).__name__}: {exc}") from exc
         if timed_out:
             raise RuntimeError(f"command timed out after {config['timeout_s']} s")
+        # a command that ended while a stop was asked for was stopped, whoever signalled it
+        stopped = stopped or reporter.should_stop()
         if not stopped and proc.returncode != 0:
             raise RuntimeError(f"command exited with code {proc.returncode}")
         return {"exit_code": proc.returncode, "ingested_points": reader.ingested,

@@ -72,7 +72,7 @@ class Trial(Record):
     """A ``trials`` row: one trial as labdeck mirrors it (also what the studies API returns)."""
 
     number: int
-    state: str  # running | complete | pruned | failed
+    state: str  # running | complete | pruned | failed | cancelled
     params: dict[str, Any]
     value: float | None
     intermediate: list[tuple[int, float]]

@@ -38,13 +38,20 @@ def open_tuner(row: StudyRow, home: Path, worker_index: int = 0) -> BaseTuner:
     return cls(definition(row), row.storage, home, row.tuner_study, worker_index=worker_index)
 
 
+def mirror_state(t: TunerTrial) -> str:
+    """The trial's state in labdeck's mirror: a tuner knows no "cancelled" (Optuna's states
+    end in complete, pruned or fail), so a trial interrupted by a cancel is failed there with
+    ``cancelled`` in its attributes, and cancelled here."""
+    return "cancelled" if t.state == "failed" and t.cancelled else t.state
+
+
 def mirror_trial(conn: sqlite3.Connection, study_id: int, t: TunerTrial,
                  run_id: int | None) -> None:
     """Insert or update the trial's row (inside the caller's transaction); a waiting slot has
     none."""
     if t.state == "waiting":
         return
-    data.upsert_trial(conn, study_id, number=t.number, state=t.state, params=t.params,
+    data.upsert_trial(conn, study_id, number=t.number, state=mirror_state(t), params=t.params,
                       value=t.value, intermediate=t.intermediate, run_id=run_id,
                       pid=t.attrs.get("pid"), host=t.attrs.get("host"), started=t.started,
                       finished=t.finished, error=t.attrs.get("error"))
@@ -70,10 +77,11 @@ def sync_mirror(conn: sqlite3.Connection, study_id: int, trials: list[TunerTrial
             if t.state not in ("waiting", "running"):
                 ended[t.number] = t
         open_runs = data.trial_runs_not_ended(conn, study_id) if ended else {}
-    stale_runs = [(run_id, ended[number].attrs.get("error") or "trial ended")
-                  for number, run_id in open_runs.items() if number in ended]
-    for run_id, reason in stale_runs:
-        finish_run(conn, run_id, "failed", reason)
+    stale_runs = [(run_id, ended[number]) for number, run_id in open_runs.items()
+                  if number in ended]
+    for run_id, t in stale_runs:
+        finish_run(conn, run_id, "cancelled" if t.cancelled else "failed",
+                   t.attrs.get("error") or "trial ended")
 
 
 def sweep(conn: sqlite3.Connection, row: StudyRow, tuner: BaseTuner,

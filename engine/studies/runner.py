@@ -33,7 +33,7 @@ from ..records import HOST, now
 from ..registry import get_adapter_class
 from ..schema import connect_sync, write_tx
 from ..settings import Settings, load_settings
-from .mirror import finalize, mirror_trial, open_tuner, sweep
+from .mirror import finalize, mirror_state, mirror_trial, open_tuner, sweep
 from .spec import StudyDefinition
 from .trial_reporter import Poller, TrialReporter
 from .tuner import BaseTuner, TrialHandle, TunerTrial
@@ -250,9 +250,11 @@ class StudyWorker:
         with write_tx(conn):
             finish_run(conn, run_id, run_status, end_attrs.get("error"), tx=False)
             mirror_trial(conn, self.row.id, final, run_id)
-        print(f"labdeck: trial {handle.number} {state}"
+        shown = mirror_state(final)  # "cancelled", as the mirror says, not failed
+        print(f"labdeck: trial {handle.number} {shown}"
               + (f" value={value}" if state == "complete" else "")
-              + (f" ({end_attrs['error']})" if end_attrs.get("error") else ""), flush=True)
+              + (f" ({end_attrs['error']})" if end_attrs.get("error") and shown != "cancelled"
+                 else ""), flush=True)
         return final
 
 

@@ -308,10 +308,10 @@ def best_trial(ts: list[Trial], direction: str) -> Trial | None:
 def study_record(conn: sqlite3.Connection, row: StudyRow) -> Study:
     ts = data.trials(conn, row.id)
     st = row.settings
-    counts = {s: 0 for s in ("running", "complete", "pruned", "failed")}
+    counts = {s: 0 for s in ("running", "complete", "pruned", "failed", "cancelled")}
     for t in ts:
         counts[t.state] += 1
-    slots = sum(1 for t in ts if not (t.state == "failed" and t.error == "cancelled"))
+    slots = len(ts) - counts["cancelled"]  # a cancelled trial used no slot
     counts["left"] = max(0, int(st["n_trials"]) - slots)
     best = best_trial(ts, st["direction"])
     status = row.status

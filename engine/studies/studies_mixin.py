@@ -126,7 +126,7 @@ class StudiesMixin:
                                       n_trials)
 
     async def cancel_study(self, name: str) -> Study:
-        """Stop the study: the running trial(s) stop and are recorded failed (cancelled),
+        """Stop the study: the running trial(s) stop and are recorded cancelled,
         finished trials are kept; ``start_study`` continues it later."""
         job_id = await self._tuner_call(service.cancel_study, self.settings, name)
         if job_id is not None:

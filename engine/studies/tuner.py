@@ -10,8 +10,9 @@ read labdeck's mirror tables, filled from ``trials()``. Tuners are plugins: the
 Counting rule: a study has exactly ``n_trials`` trial slots. A study's tuner creates them up
 front (``ensure_slots``), and ``ask`` only ever claims an existing slot, atomically in the
 tuner's storage, so k workers on one study make exactly ``n_trials`` trials and never run one
-twice. A trial interrupted by cancel is marked failed with ``cancelled`` and does not use up
-a slot: starting the study again adds a fresh one.
+twice. A trial interrupted by cancel is marked failed with ``cancelled`` (a tuner's own states
+have no cancelled; labdeck's mirror shows it cancelled) and does not use up a slot: starting
+the study again adds a fresh one.
 """
 
 from __future__ import annotations

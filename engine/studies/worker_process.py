@@ -1,7 +1,7 @@
 """A study worker outside the job system, as a process of its own:
 ``python -m engine.studies.worker_process --home H STUDY`` (what ``labdeck study worker`` and a
-study job's extra workers run). SIGTERM / SIGINT stop the running trial (recorded failed,
-``cancelled``) and end the loop."""
+study job's extra workers run). SIGTERM / SIGINT stop the running trial (recorded cancelled)
+and end the loop."""
 
 from __future__ import annotations
 
