@@ -11,6 +11,8 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Label, SelectionList
 from textual.widgets.selection_list import Selection
 
+from engine.compare import natural_key
+
 MAX_CHARTS = 6
 
 
@@ -19,9 +21,10 @@ def prefix_of(key: str) -> str:
 
 
 def grouped(keys: list[str]) -> list[str]:
-    """Keys ordered by prefix group (groups in order of first appearance, a bare key last)."""
+    """Keys ordered by prefix group (groups in order of first appearance, a bare key last),
+    numbers by value (``map_8`` before ``map_16``)."""
     groups: dict[str, list[str]] = {}
-    for key in sorted(keys):
+    for key in sorted(keys, key=natural_key):
         groups.setdefault(prefix_of(key), []).append(key)
     bare = groups.pop("", [])
     return [k for g in groups.values() for k in g] + bare

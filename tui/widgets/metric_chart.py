@@ -1,5 +1,7 @@
 """A line chart of one or more series (textual-plotext), drawing only what it is handed:
-callers pass downsampled points, so a million-point metric redraws as fast as a small one."""
+callers pass downsampled points, so a million-point metric redraws as fast as a small one.
+It draws no legend: plotext puts one over the data, so a caller with several series says
+which colour is which on a line of its own (Compare's legend line)."""
 
 from __future__ import annotations
 
@@ -66,8 +68,7 @@ class MetricChart(PlotextPlot):
                 pairs = [(x, y) for x, y in zip(xs, ys, strict=False) if y > 0 and math.isfinite(y)]
                 xs, ys = [p[0] for p in pairs], [p[1] for p in pairs]
             if xs:
-                plt.plot(xs, ys, label=s.label if len(self.series) > 1 else None,
-                         color=s.rgb, marker="braille")
+                plt.plot(xs, ys, color=s.rgb, marker="braille")
                 drawn = True
         if self.log_y and drawn:
             plt.yscale("log")
