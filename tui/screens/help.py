@@ -1,5 +1,7 @@
 """`?`: every key of every screen and dialog, as currently mapped (user keymap included), the
-screen it was opened on first.
+screen it was opened on first, then the app's, then the rest by area. Each screen's keys sit
+under a heading row of their own (no area column repeated on every row), so the ids, which
+``keymap.json`` remaps, show whole even at 80x24.
 
 Nothing here lists screens by hand: every ``Screen`` subclass of ``tui.screens`` that declares
 ``BINDINGS`` is found by importing the package's modules, and the areas come from
@@ -14,6 +16,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Protocol
 
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
@@ -110,10 +113,11 @@ class HelpScreen(ModalScreen[None]):
 
     def on_mount(self) -> None:
         table = self.query_one(DataTable)
-        table.add_columns("area", "key", "action", "id")
+        table.add_columns("key", "action", "id")
         for title, bindings in sections(self.current, self.app_bindings, self.areas):
+            table.add_row(Text(title, "bold underline"), "", "", key=f"area:{title}")
             for b in bindings:
                 keys = self.keymap.get(b.id or "", b.key)
-                table.add_row(title, key_display(keys), b.description or b.action, b.id or "")
+                table.add_row(key_display(keys), b.description or b.action, b.id or "")
             if title == "global" and self.palette_key:
-                table.add_row(title, key_display(self.palette_key), "Command palette", "")
+                table.add_row(key_display(self.palette_key), "Command palette", "")

@@ -15,16 +15,21 @@ from engine.jobs import FINAL
 
 from ..clock import elapsed, fmt_duration
 from ..job_resources import resources_line
+from ..keymap import tab_keys
 from ..widgets.header import LabdeckHeader
 from ..widgets.result_view import ResultView
 from .base import AreaScreen, follow_tail
 from .job_actions import confirm_cancel_job
 
+# its tabs (title, id): keys 1-3 open them
+TABS = (("log", "tab-log"), ("result", "tab-result"), ("params", "tab-params"))
+
 
 class JobDetailScreen(AreaScreen):
     AREA = "jobs"
     BINDINGS = [Binding("escape", "app.pop_screen", "Back", id="job.back"),
-                Binding("x", "cancel", "Cancel", id="job.cancel")]
+                Binding("x", "cancel", "Cancel", id="job.cancel"),
+                *tab_keys("job", [t for t, _ in TABS])]
 
     def __init__(self, job_id: int) -> None:
         super().__init__()
@@ -39,11 +44,11 @@ class JobDetailScreen(AreaScreen):
         yield Label("", id="job-title", classes="title")
         yield Label("", id="job-resources", classes="title")
         with TabbedContent(id="job-tabs"):
-            with TabPane("log", id="tab-log"):
+            with TabPane("1 log", id="tab-log"):
                 yield Log(id="job-log", max_lines=5000)
-            with TabPane("result", id="tab-result"):
+            with TabPane("2 result", id="tab-result"):
                 yield Vertical(id="result-box")
-            with TabPane("params", id="tab-params"):
+            with TabPane("3 params", id="tab-params"):
                 yield Static("", id="job-params")
         yield Footer()
 
@@ -74,6 +79,9 @@ class JobDetailScreen(AreaScreen):
 
     def on_mount(self) -> None:
         self.query_one("#job-resources").display = False
+
+    def action_tab(self, index: int) -> None:
+        self.query_one("#job-tabs", TabbedContent).active = TABS[index - 1][1]
 
     def action_cancel(self) -> None:
         confirm_cancel_job(self.app, self.job_id)
