@@ -38,6 +38,9 @@ class ConfigError(ValueError):
 
 
 _TYPES: dict[str, type] = {"int": int, "float": float, "str": str, "bool": bool}
+# each type in words, for the errors a person reads ("expected a whole number (int), got 'lots'")
+_EXPECTED = {"int": "a whole number (int)", "float": "a number", "str": "text",
+             "bool": "true or false"}
 
 
 @dataclass(frozen=True)
@@ -55,17 +58,26 @@ class Field:
     # min/max are inclusive unless these say otherwise
     min_exclusive: bool = False
 
+    def expected(self) -> str:
+        """What this field takes, in words, for error messages: "a whole number (int)",
+        "a number", "true or false", "text", or the list of its choices."""
+        if self.choices is not None:
+            return "one of " + ", ".join(map(str, self.choices))
+        return _EXPECTED[self.type]
+
     def parse(self, text: str) -> Any:
-        """Parse a value typed by a user (CLI ``--set``, a TUI input) into this field's type."""
+        """Parse a value typed by a user (CLI ``--set``, a TUI input) into this field's type.
+        A ValueError says what was expected in words and what was given."""
         t = self.type
         s = text.strip()
+        wrong = f"expected {self.expected()}, got {text!r}"
         if t == "bool":
             low = s.lower()
             if low in ("1", "true", "yes", "on"):
                 return True
             if low in ("0", "false", "no", "off"):
                 return False
-            raise ValueError(f"expected true/false, got {text!r}")
+            raise ValueError(wrong)
         if t == "int":
             try:
                 return int(s)
@@ -73,15 +85,15 @@ class Field:
                 try:
                     f = float(s)  # accept "1e3"
                 except ValueError:
-                    raise ValueError(f"expected an integer, got {text!r}") from None
+                    raise ValueError(wrong) from None
                 if not f.is_integer():
-                    raise ValueError(f"expected an integer, got {text!r}") from None
+                    raise ValueError(wrong) from None
                 return int(f)
         if t == "float":
             try:
                 value = float(s)
             except ValueError:
-                raise ValueError(f"expected a number, got {text!r}") from None
+                raise ValueError(wrong) from None
             if not math.isfinite(value):
                 raise ValueError(f"expected a finite number, got {text!r}")
             return value
@@ -94,18 +106,19 @@ class Field:
             if self.required:
                 return value, "is required"
             return value, None
+        wrong = f"expected {_EXPECTED[t]}, got {type(value).__name__} {value!r}"
         if t == "bool":
             if not isinstance(value, bool):
-                return value, f"expected bool, got {type(value).__name__} {value!r}"
+                return value, wrong
         elif t == "int":
             if isinstance(value, bool) or not isinstance(value, int):
                 if isinstance(value, float) and value.is_integer():
                     value = int(value)
                 else:
-                    return value, f"expected int, got {type(value).__name__} {value!r}"
+                    return value, wrong
         elif t == "float":
             if isinstance(value, bool) or not isinstance(value, (int, float)):
-                return value, f"expected float, got {type(value).__name__} {value!r}"
+                return value, wrong
             try:
                 value = float(value)
             except OverflowError:  # an int beyond 1.8e308
@@ -114,12 +127,11 @@ class Field:
                 return value, f"must be a finite number, got {value!r}"
         elif t == "str":
             if not isinstance(value, str):
-                return value, f"expected str, got {type(value).__name__} {value!r}"
+                return value, wrong
             if self.required and not value.strip():
                 return value, "must not be empty"
         if self.choices is not None and value not in self.choices:
-            opts = ", ".join(map(str, self.choices))
-            return value, f"must be one of {opts}, got {value!r}"
+            return value, f"expected {self.expected()}, got {value!r}"
         if self.min is not None and t in ("int", "float"):
             if value < self.min or (self.min_exclusive and value == self.min):
                 op = ">" if self.min_exclusive else ">="

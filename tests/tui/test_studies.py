@@ -142,7 +142,8 @@ async def test_form_flags_settings_and_empty_choices(home):
         form.query_one("#set-pruner", Select).value = "median"  # random does not prune
         form.query_one("#set-n_trials", Input).value = "two"
         await pilot.press("ctrl+s")
-        await wait_for(pilot, lambda: "expected int" in text_of(form.query_one("#err-n_trials")))
+        await wait_for(pilot, lambda: "expected a whole number (int)"
+                       in text_of(form.query_one("#err-n_trials")))
         form.query_one("#set-n_trials", Input).value = "2"
         await pilot.press("ctrl+s")
         await wait_for(pilot, lambda: "does not prune" in text_of(form.query_one("#err-pruner")),

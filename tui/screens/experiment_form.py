@@ -10,12 +10,13 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.widgets import Button, Input, Label, OptionList, Select, Static, Switch
+from textual.widgets import Button, Input, Label, OptionList, Select, Static
 from textual.widgets.option_list import Option
 
 from adapters.base import ConfigError
 from engine.experiments import ConflictError
 
+from ..widgets.tick_box import TickBox
 from .base import EngineModal
 
 META = ("name", "tags", "gpus", "gpu_mem_mb", "extra")
@@ -80,7 +81,8 @@ class ExperimentForm(EngineModal):
                 for f in self.schema.fields:
                     value = values.get(f.name, f.default)
                     if f.type == "bool":
-                        widget: Any = Switch(bool(value), id=f"f-{f.name}", classes="compact-switch")
+                        widget: Any = TickBox(value=bool(value), states=("false", "true"),
+                                              compact=True, id=f"f-{f.name}")
                     elif f.choices:
                         widget = Select([(str(c), c) for c in f.choices], value=value,
                                         allow_blank=False, compact=True, id=f"f-{f.name}")
@@ -95,6 +97,10 @@ class ExperimentForm(EngineModal):
             with Horizontal(classes="buttons"):
                 yield Button("Save (ctrl+s)", variant="primary", compact=True, id="save")
                 yield Button("Cancel (esc)", compact=True, id="cancel")
+
+    def on_mount(self) -> None:
+        # typing starts at once: the name (the first editable field), never nowhere
+        self.query_one("#f-name", Input).focus()
 
     def _row(self, name: str, label: str, widget: Any, help_text: str = "") -> ComposeResult:
         if help_text:
@@ -112,7 +118,7 @@ class ExperimentForm(EngineModal):
         errors: dict[str, str] = {}
         for f in self.schema.fields:
             widget = self.query_one(f"#f-{f.name}")
-            if isinstance(widget, Switch):
+            if isinstance(widget, TickBox):
                 config[f.name] = widget.value
             elif isinstance(widget, Select):
                 config[f.name] = widget.value

@@ -32,6 +32,21 @@ FIXED_COLUMNS = ("★", "#", "state", "value")
 TAIL_COLUMNS = ("duration",)
 PANES = ("tab-trials", "tab-chart", "tab-best", "tab-importance")
 
+# Below this many complete trials an importance is mostly noise: PED-ANOVA compares the top
+# 10% of trials with the rest (one or two trials), a rank correlation on a handful of points
+# swings with each new one.
+RELIABLE_IMPORTANCE_TRIALS = 20
+
+
+def importance_caveat(complete: int) -> Text | None:
+    """A warning to print with an importance computed from ``complete`` trials, or None when
+    there are enough of them to read it as a ranking."""
+    if complete >= RELIABLE_IMPORTANCE_TRIALS:
+        return None
+    return Text(f"⚠ from only {complete} complete trial{'s' if complete != 1 else ''}:"
+                f" unreliable below ~{RELIABLE_IMPORTANCE_TRIALS}; read it as a hint,"
+                " not a ranking", "yellow")
+
 
 class StudyDetailScreen(StudyActions, AreaScreen):
     AREA = "studies"
@@ -155,7 +170,10 @@ class StudyDetailScreen(StudyActions, AreaScreen):
 
     def _importance_text(self) -> Text:
         if self.importance is not None:
-            return importance_bars(self.importance, width=14 if self.narrow is False else 30)
+            bars = importance_bars(self.importance, width=14 if self.narrow is False else 30)
+            complete = sum(1 for t in self.trials if t.state == "complete")
+            caveat = importance_caveat(complete) if self.importance else None
+            return Text("\n").join([caveat, bars]) if caveat else bars
         return Text("parameter importance appears when the study completes", "dim")
 
     def _fill_table(self, table: DataTable) -> None:

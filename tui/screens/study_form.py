@@ -1,7 +1,9 @@
 """Create a study: pick the base experiment, then a parameter table (fixed or searched per
 parameter, pre-filled from the adapter's default ranges and the experiment's config) and the
-study settings. The space is checked by the engine's own validation as you type; a bad
-parameter or setting is flagged inline with the reason and nothing is created until valid."""
+study settings. The settings come first: an adapter may list twenty parameters, and the
+settings must not sit sixty Tabs away. The space is checked by the engine's own validation as
+you type; a bad parameter or setting is flagged inline with the reason and nothing is created
+until valid."""
 
 from __future__ import annotations
 
@@ -14,7 +16,7 @@ from textual.containers import Grid, Horizontal, Vertical, VerticalScroll
 from textual.widgets import Button, Checkbox, Input, Label, OptionList, Select, Static
 from textual.widgets.option_list import Option
 
-from adapters.base import ConfigError
+from adapters.base import ConfigError, Field
 from engine.experiments import ConflictError
 from engine.studies.space import ParamSpec, SpaceError, default_space, validate_space
 from engine.studies.spec import DIRECTIONS, PRUNERS
@@ -22,12 +24,12 @@ from engine.studies.spec import DIRECTIONS, PRUNERS
 from ..widgets.study_param_row import ParamRow
 from .base import EngineModal
 
-# (key passed to create_study, label, parser); None parses to "not set"
-SETTINGS = (("n_trials", "trials", int), ("tuner", "tuner", str),
-            ("search_epochs", "epochs/trial", int), ("subset_ratio", "subset ratio", float),
-            ("pruner", "pruner", str), ("direction", "direction", str),
-            ("objective", "objective", str), ("timeout_s", "timeout (s)", float),
-            ("workers", "workers", int))
+# (key passed to create_study, label, config type); an empty box parses to "not set"
+SETTINGS = (("n_trials", "trials", "int"), ("tuner", "tuner", "str"),
+            ("search_epochs", "epochs/trial", "int"), ("subset_ratio", "subset ratio", "float"),
+            ("pruner", "pruner", "str"), ("direction", "direction", "str"),
+            ("objective", "objective", "str"), ("timeout_s", "timeout (s)", "float"),
+            ("workers", "workers", "int"))
 CHOICES = {"pruner": PRUNERS, "direction": DIRECTIONS}
 SPACE_HINT = "no parameter is searched: tick search on at least one parameter"
 
@@ -106,17 +108,22 @@ class StudyForm(EngineModal):
                     yield Label("study name", classes="slabel")
                     yield Input(f"{self.experiment}-study", compact=True, id="study-name")
                 yield Static("", classes="serror", id="err-name")
-                yield Label("parameters  (search: space toggles; log: log scale; choices: a,b,c)",
-                            classes="section")
-                yield Vertical(id="param-rows")
-                yield Static("", classes="serror", id="err-space")
                 yield Label("settings", classes="section")
                 yield Grid(id="study-settings")
+                yield Label("parameters  ([x] searched, [ ] fixed at its value; space toggles)",
+                            classes="section", markup=False)
+                with Horizontal(classes="pline", id="param-head"):
+                    yield Label("parameter", classes="pname")
+                    yield Label("search", classes="p-search")
+                    yield Label("kind, or the fixed value")
+                yield Vertical(id="param-rows")
+                yield Static("", classes="serror", id="err-space")
             with Horizontal(classes="buttons"):
                 yield Button("Create (ctrl+s)", variant="primary", id="create")
                 yield Button("Cancel (esc)", id="cancel")
 
     def on_mount(self) -> None:
+        self.query_one("#study-name", Input).focus()  # typing starts at once
         self._load()
 
     @work(exclusive=True, group="study-form-load", exit_on_error=False)
@@ -130,9 +137,6 @@ class StudyForm(EngineModal):
             fields = {}
         values = {**{k: f.default for k, f in fields.items()}, **exp.config}
         self.base = values
-        self.rows = [ParamRow(k, values.get(k), defaults.get(k), fields.get(k))
-                     for k in listed_params(cls, values)]
-        await self.query_one("#param-rows").mount_all(self.rows)
         objective = exp.objective or (cls.default_objective[0] if cls.default_objective else "")
         direction = exp.direction or (cls.default_objective[1] if cls.default_objective
                                       else "minimize")
@@ -156,7 +160,13 @@ class StudyForm(EngineModal):
                                   Static("", classes="serror", id=f"err-{key}"),
                                   classes="scell", id=f"s-{key}"))
         await self.query_one("#study-settings").mount_all(cells)
-        self.query_one("#study-name", Input).focus()
+        self.rows = [ParamRow(k, values.get(k), defaults.get(k), fields.get(k))
+                     for k in listed_params(cls, values)]
+        # the name column fits the longest name (quantization_weight, not quantization_w)
+        await self.query_one("#param-rows").mount_all(self.rows)
+        width = max([len("parameter"), *(len(r.param) for r in self.rows)]) + 1
+        for label in self.query(".pname"):
+            label.styles.width = width
         self.ready = True
         self._check_space()
 
@@ -184,7 +194,7 @@ class StudyForm(EngineModal):
     def _settings(self) -> tuple[dict[str, Any], dict[str, str]]:
         out: dict[str, Any] = {}
         errors: dict[str, str] = {}
-        for key, _, parse in SETTINGS:
+        for key, _, kind in SETTINGS:
             widget = self.query_one(f"#set-{key}")
             if widget.disabled:
                 continue
@@ -192,11 +202,10 @@ class StudyForm(EngineModal):
             if text == "":
                 out[key] = None
                 continue
-            try:
-                out[key] = parse(text)
-            except ValueError:
-                errors[key] = f"expected {parse.__name__ if parse is not str else 'text'},"\
-                              f" got {text!r}"
+            try:  # the config schema's parsing: the reason names the type in words
+                out[key] = Field(key, kind).parse(text)
+            except ValueError as exc:
+                errors[key] = str(exc)
         if "search_epochs" not in out:
             out["search_epochs"] = None
         return out, errors

@@ -1,6 +1,7 @@
 """One row of a study's parameter table: fixed (a value) or searched (float / int range with
 an optional log scale, or a list of choices), pre-filled from the adapter's default search
-range or, failing that, from the experiment's value. Reports its spec; the form validates."""
+range or, failing that, from the experiment's value. Reports its spec; the form validates.
+The range's boxes carry their own ``min`` / ``max`` labels; ticks read ``[x]`` / ``[ ]``."""
 
 from __future__ import annotations
 
@@ -9,9 +10,12 @@ from typing import Any
 
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
-from textual.widgets import Checkbox, Input, Label, Select, Static
+from textual.widgets import Input, Label, Select, Static
 
+from adapters.base import Field
 from engine.studies.space import ParamSpec
+
+from .tick_box import TickBox
 
 KINDS = (("float", "float"), ("int", "int"), ("choices", "categorical"))
 
@@ -58,11 +62,15 @@ class ParamRow(Vertical):
         s = self.initial
         with Horizontal(classes="pline"):
             yield Label(self.param, classes="pname")
-            yield Checkbox("search", self.default is not None, compact=True, classes="p-search")
+            yield TickBox("", self.default is not None, compact=True, classes="p-search",
+                          tooltip="ticked: the study searches it; not: fixed at its value")
             yield Select(KINDS, value=s.kind, allow_blank=False, compact=True, classes="p-kind")
+            yield Label("min", classes="p-bound")
             yield Input(_num(s.low), placeholder="min", compact=True, classes="p-min")
+            yield Label("max", classes="p-bound")
             yield Input(_num(s.high), placeholder="max", compact=True, classes="p-max")
-            yield Checkbox("log", s.log, compact=True, classes="p-log")
+            yield TickBox("log", s.log, compact=True, classes="p-log",
+                          tooltip="sample on a log scale (min must be > 0)")
             yield Input(",".join(map(str, s.choices or ())), placeholder="a,b,c", compact=True,
                         classes="p-choices")
             yield Input("" if self.value is None else str(self.value), placeholder="value",
@@ -74,7 +82,7 @@ class ParamRow(Vertical):
 
     @property
     def searched(self) -> bool:
-        return self.query_one(".p-search", Checkbox).value
+        return self.query_one(".p-search", TickBox).value
 
     def mode(self) -> str:
         if not self.searched:
@@ -105,18 +113,13 @@ class ParamRow(Vertical):
             choices = tuple(literal(c.strip()) for c in text.split(",") if c.strip())
             return ParamSpec("categorical", choices=choices), None
         bounds = []
-        for cls in ("p-min", "p-max"):
-            text = self.query_one(f".{cls}", Input).value.strip()
-            try:
-                v = float(text)
-            except ValueError:
-                return None, f"{cls[2:]}: expected a number, got {text!r}"
-            if mode == "int":
-                if not v.is_integer():
-                    return None, f"{cls[2:]}: integer parameter needs integer bounds"
-                v = int(v)
-            bounds.append(v)
-        log = self.query_one(".p-log", Checkbox).value
+        for bound in ("min", "max"):
+            text = self.query_one(f".p-{bound}", Input).value.strip()
+            try:  # the config schema's parsing, so the reason names the type in words
+                bounds.append(Field(bound, mode).parse(text))
+            except ValueError as exc:
+                return None, f"{bound}: {exc}"
+        log = self.query_one(".p-log", TickBox).value
         return ParamSpec(mode, low=bounds[0], high=bounds[1], log=log), None
 
     def show_error(self, message: str | None) -> None:
