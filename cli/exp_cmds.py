@@ -10,7 +10,17 @@ from typing import Any
 from engine.api import Engine
 
 from .job_control import resources_text
-from .output import clean, emit_json, fmt_age, fmt_duration, fmt_num, say, table
+from .output import (
+    add_paging_options,
+    clean,
+    emit_json,
+    fmt_age,
+    fmt_duration,
+    fmt_num,
+    print_listing,
+    say,
+    table,
+)
 
 
 def add_parsers(sub, add) -> None:
@@ -32,7 +42,8 @@ def add_parsers(sub, add) -> None:
     _resource_options(p, "its jobs ask for (eval and index jobs: what their run's training"
                          " job asked)")
     p.set_defaults(func=exp_edit)
-    p = add(exp, "list", "list experiments")
+    p = add(exp, "list", "list experiments, the latest changed first")
+    add_paging_options(p, "experiments")
     p.set_defaults(func=exp_list)
     p = add(exp, "show", "show an experiment")
     p.add_argument("name")
@@ -89,20 +100,19 @@ async def exp_edit(args) -> int:
 
 async def exp_list(args) -> int:
     async with Engine.session(args.home) as engine:
-        exps = await engine.list_experiments()
-    if args.json:
-        emit_json([e.to_json() for e in exps])
-        return 0
-    rows = []
-    for e in exps:
-        best = "-"
-        if e.objective and e.best_value is not None:
-            arrow = "↓" if e.direction == "minimize" else "↑"
-            best = f"{e.objective} {arrow} {fmt_num(e.best_value)}"
-        rows.append([e.name, e.adapter, str(e.runs), e.last_status or "-", best,
-                     fmt_age(e.updated)])
-    say(table(["name", "adapter", "runs", "last run", "best objective", "updated"], rows))
-    return 0
+        return await print_listing(
+            args, engine.iter_experiments(offset=args.offset, limit=args.limit),
+            headers=["name", "adapter", "runs", "last run", "best objective", "updated"],
+            row=_exp_row, as_json=lambda e: e.to_json(), count=engine.count_experiments,
+            noun="experiment")
+
+
+def _exp_row(e) -> list[str]:
+    best = "-"
+    if e.objective and e.best_value is not None:
+        arrow = "↓" if e.direction == "minimize" else "↑"
+        best = f"{e.objective} {arrow} {fmt_num(e.best_value)}"
+    return [e.name, e.adapter, str(e.runs), e.last_status or "-", best, fmt_age(e.updated)]
 
 
 async def exp_show(args) -> int:

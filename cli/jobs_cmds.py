@@ -11,14 +11,23 @@ from .job_control import (
     stalled_for,
     with_stall,
 )
-from .output import clean, emit_json, fmt_age, fmt_duration, say, table
+from .output import (
+    add_paging_options,
+    clean,
+    emit_json,
+    fmt_age,
+    fmt_duration,
+    print_listing,
+    say,
+)
 
 
 def add_parsers(sub, add) -> None:
     jobs = add(sub, "jobs", "jobs").add_subparsers(dest="sub", metavar="ACTION", required=True)
-    p = add(jobs, "list", "list jobs")
+    p = add(jobs, "list", "list jobs, newest first")
     p.add_argument("--status")
     p.add_argument("--type")
+    add_paging_options(p, "jobs")
     p.set_defaults(func=jobs_list)
     p = add(jobs, "show", "show a job")
     p.add_argument("job", type=int)
@@ -31,16 +40,17 @@ def add_parsers(sub, add) -> None:
 
 async def jobs_list(args) -> int:
     async with Engine.session(args.home) as engine:
-        jobs = await engine.list_jobs(status=args.status, type=args.type)
-    if args.json:
-        emit_json([{**j.to_json(), "stalled_s": stalled_for(engine, j)} for j in jobs])
-    else:
-        say(table(["id", "type", "target", "status", "devices", "progress", "elapsed",
-                   "message"],
-                  [[str(j.id), j.type, j.target, with_stall(j.status, stalled_for(engine, j)),
-                    devices_text(j), f"{j.progress * 100:.0f}%", fmt_duration(j.elapsed),
-                    (j.error or j.message or j.wait_reason or "")[:60]] for j in jobs]))
-    return 0
+        return await print_listing(
+            args, engine.iter_jobs(status=args.status, type=args.type, offset=args.offset,
+                                   limit=args.limit),
+            headers=["id", "type", "target", "status", "devices", "progress", "elapsed",
+                     "message"],
+            row=lambda j: [str(j.id), j.type, j.target,
+                           with_stall(j.status, stalled_for(engine, j)), devices_text(j),
+                           f"{j.progress * 100:.0f}%", fmt_duration(j.elapsed),
+                           (j.error or j.message or j.wait_reason or "")[:60]],
+            as_json=lambda j: {**j.to_json(), "stalled_s": stalled_for(engine, j)},
+            count=lambda: engine.count_jobs(status=args.status, type=args.type), noun="job")
 
 
 async def jobs_show(args) -> int:

@@ -21,7 +21,17 @@ from .job_control import (
     wait_jobs,
     with_stall,
 )
-from .output import clean, emit_json, fmt_age, fmt_duration, fmt_num, say, table
+from .output import (
+    add_paging_options,
+    clean,
+    emit_json,
+    fmt_age,
+    fmt_duration,
+    fmt_num,
+    print_listing,
+    say,
+    table,
+)
 
 
 def add_parsers(sub, add) -> None:
@@ -62,8 +72,9 @@ def add_parsers(sub, add) -> None:
     p.add_argument("run")
     p.add_argument("--delete", metavar="NAME")
     p.set_defaults(func=run_checkpoints)
-    p = add(run, "list", "list runs")
+    p = add(run, "list", "list runs, newest first (an experiment's: highest number first)")
     p.add_argument("--experiment")
+    add_paging_options(p, "runs")
     p.set_defaults(func=run_list)
 
 
@@ -145,14 +156,13 @@ async def run_show(args) -> int:
 
 async def run_list(args) -> int:
     async with Engine.session(args.home) as engine:
-        runs = await engine.list_runs(args.experiment)
-    if args.json:
-        emit_json([{**r.to_json(), "stalled_s": stalled_for(engine, r)} for r in runs])
-    else:
-        say(table(["id", "run", "status", "steps", "duration"],
-                  [[str(r.id), r.label, with_stall(r.status, stalled_for(engine, r)),
-                    fmt_num(r.steps), fmt_duration(r.duration)] for r in runs]))
-    return 0
+        return await print_listing(
+            args, engine.iter_runs(args.experiment, offset=args.offset, limit=args.limit),
+            headers=["id", "run", "status", "steps", "duration"],
+            row=lambda r: [str(r.id), r.label, with_stall(r.status, stalled_for(engine, r)),
+                           fmt_num(r.steps), fmt_duration(r.duration)],
+            as_json=lambda r: {**r.to_json(), "stalled_s": stalled_for(engine, r)},
+            count=lambda: engine.count_runs(args.experiment), noun="run")
 
 
 async def run_metrics(args) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
 from adapters.base import ConfigError
@@ -9,6 +10,7 @@ from adapters.base import ConfigError
 from .data import experiments as data
 from .data import jobs as jobs_data
 from .data import runs as runs_data
+from .data.rows import PAGE_SIZE
 from .models import Experiment
 from .placement import check_request
 from .records import Gone
@@ -35,6 +37,27 @@ class ExperimentsMixin:
     async def list_experiments(self) -> list[Experiment]:
         await self.settle_gone()  # a last run's process may be gone
         return await self.store.run(data.list_experiments)
+
+    async def iter_experiments(self, *, offset: int = 0, limit: int | None = None,
+                               page_size: int = PAGE_SIZE) -> AsyncIterator[Experiment]:
+        """The experiments ``list_experiments`` would return, ``offset`` of them skipped and
+        at most ``limit`` (None: all), read ``page_size`` at a time (keyset pages: constant
+        memory). One changed while later pages are read is not listed again."""
+        await self.settle_gone()
+        after = None
+        while limit is None or limit > 0:
+            size = page_size if limit is None else min(page_size, limit)
+            page = await self.store.run(data.experiments_page, after, size, offset)
+            for exp in page.items:
+                yield exp
+            if page.next is None:
+                return
+            after, offset = page.next, 0
+            if limit is not None:
+                limit -= len(page.items)
+
+    async def count_experiments(self) -> int:
+        return await self.store.run(data.count_experiments)
 
     async def get_experiment(self, ref: str | int) -> Experiment:
         exp = await self.store.run(data.get_experiment, ref)

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
 from .data import evals as evals_data
 from .data import jobs as data
+from .data.rows import PAGE_SIZE
 from .experiments import NotFoundError
 from .liveness import last_output, same_process
 from .models import EvalRecord, IndexRecord, Job, Run
@@ -86,6 +88,29 @@ class JobsMixin:
         gone = await self.settle_gone()
         jobs = await self.store.run(data.list_jobs, status, type, limit)
         return [_shown(job, self.settings, gone) for job in jobs]
+
+    async def iter_jobs(self, status: str | None = None, type: str | None = None, *,
+                        offset: int = 0, limit: int | None = None,
+                        page_size: int = PAGE_SIZE) -> AsyncIterator[Job]:
+        """Jobs newest first (``list_jobs``'s order and filters, with no cap), ``offset`` of
+        them skipped and at most ``limit`` (None: all), read ``page_size`` at a time (keyset
+        pages: constant memory). A job queued meanwhile is newer than the cursor: no job
+        comes twice."""
+        gone = await self.settle_gone()
+        after = None
+        while limit is None or limit > 0:
+            size = page_size if limit is None else min(page_size, limit)
+            page = await self.store.run(data.jobs_page, status, type, after, size, offset)
+            for job in page.items:
+                yield _shown(job, self.settings, gone)
+            if page.next is None:
+                return
+            after, offset = page.next, 0
+            if limit is not None:
+                limit -= len(page.items)
+
+    async def count_jobs(self, status: str | None = None, type: str | None = None) -> int:
+        return await self.store.run(data.count_jobs, status, type)
 
     async def get_job(self, job_id: int) -> Job:
         gone = await self.settle_gone()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -10,6 +11,7 @@ from adapters.base import RESUME
 from .data import jobs as jobs_data
 from .data import metrics as metrics_data
 from .data import runs as data
+from .data.rows import PAGE_SIZE
 from .experiments import NotFoundError
 from .liveness import last_output
 from .models import Experiment, Job, MetricBatch, MetricPoints, Run
@@ -139,6 +141,33 @@ class RunsMixin:
             exp = await self.get_experiment(exp_ref)
             runs = await self.store.run(data.list_runs, exp.id)
         return [_shown(r, self.settings, gone) for r in runs]
+
+    async def iter_runs(self, exp_ref: str | int | None = None, *, offset: int = 0,
+                        limit: int | None = None, page_size: int = PAGE_SIZE
+                        ) -> AsyncIterator[Run]:
+        """The runs ``list_runs`` would return, ``offset`` of them skipped and at most
+        ``limit`` (None: all), read ``page_size`` at a time (keyset pages: constant memory,
+        a deep page as fast as the first). A run added meanwhile is newer than the cursor,
+        so no run comes twice."""
+        exp_id = None if exp_ref is None else (await self.get_experiment(exp_ref)).id
+        gone = await self.settle_gone()
+        after = None
+        while limit is None or limit > 0:
+            size = page_size if limit is None else min(page_size, limit)
+            page = await self.store.run(data.runs_page, exp_id, after, size, offset)
+            for run in page.items:
+                yield _shown(run, self.settings, gone)
+            if page.next is None:
+                return
+            after, offset = page.next, 0
+            if limit is not None:
+                limit -= len(page.items)
+
+    async def count_runs(self, exp_ref: str | int | None = None) -> int:
+        """How many runs (one experiment's) ``iter_runs`` would give with no limit."""
+        if exp_ref is None:
+            return await self.store.run(data.count_runs)
+        return await self.store.run(data.count_runs, (await self.get_experiment(exp_ref)).id)
 
     async def get_run(self, ref: int | str) -> Run:
         """A run by id, or "experiment/number" / "experiment:number"."""

@@ -13,7 +13,7 @@ from typing import Any
 from ..models import Experiment
 from ..records import dumps_safe, loads
 from ..schema import write_tx
-from .rows import fetch_all, fetch_one, inserted_id, scalar
+from .rows import Page, fetch_all, fetch_one, inserted_id, page_of, scalar
 
 _POINTS = ("FROM metrics m JOIN metric_keys k ON k.id = m.key_id JOIN runs r"
            " ON r.id = k.run_id WHERE r.experiment_id = e.id AND k.key = e.objective"
@@ -51,6 +51,27 @@ def _experiment(r: sqlite3.Row) -> Experiment:
 def list_experiments(conn: sqlite3.Connection) -> list[Experiment]:
     """Every experiment, the latest changed first."""
     return [_experiment(r) for r in fetch_all(conn, _LIST_SQL + " ORDER BY e.updated DESC")]
+
+
+def experiments_page(conn: sqlite3.Connection, after: tuple[float, int] | None = None,
+                     limit: int = 500, offset: int = 0) -> Page[Experiment]:
+    """Up to ``limit`` experiments, the latest changed first (ties: the newest first),
+    starting after the one keyed ``after`` ((updated, id): the page before's ``next``) and
+    ``offset`` further. The keys are stepped over on an index; the counts and best values are
+    computed for the page alone. An experiment changed while later pages are read moves above
+    the cursor: it is not listed again (nor, if not listed yet, at all)."""
+    keys, params = "SELECT id FROM experiments", []
+    if after is not None:
+        keys += " WHERE (updated, id) < (?, ?)"
+        params += [after[0], after[1]]
+    rows = fetch_all(conn, f"{_LIST_SQL} WHERE e.id IN ({keys} ORDER BY updated DESC, id DESC"
+                           " LIMIT ? OFFSET ?) ORDER BY e.updated DESC, e.id DESC",
+                     [*params, limit, offset])
+    return page_of([_experiment(r) for r in rows], limit, lambda e: (e.updated, e.id))
+
+
+def count_experiments(conn: sqlite3.Connection) -> int:
+    return int(scalar(conn, "SELECT COUNT(*) FROM experiments"))
 
 
 def get_experiment(conn: sqlite3.Connection, ref: str | int) -> Experiment | None:

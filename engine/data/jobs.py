@@ -24,7 +24,7 @@ from ..records import dumps_safe, gone_end, loads
 from ..schema import write_tx
 from . import experiments, runs
 from .metrics import last_output_sql
-from .rows import fetch_all, fetch_one, inserted_id, scalar
+from .rows import Page, fetch_all, fetch_one, inserted_id, page_of, scalar
 
 # [gpus, gpu_mem_mb] a job with no request of its own inherits (JSON), evaluated only for it
 _INHERITED = (
@@ -84,6 +84,39 @@ def list_jobs(conn: sqlite3.Connection, status: str | None = None, type: str | N
     sql += " ORDER BY id DESC LIMIT ?"
     params.append(limit)
     return [_job(r) for r in fetch_all(conn, sql, params)]
+
+
+def _filters(status: str | None, type: str | None) -> tuple[list[str], list[Any]]:
+    where, params = [], []
+    if status:
+        where.append("status=?")
+        params.append(status)
+    if type:
+        where.append("type=?")
+        params.append(type)
+    return where, params
+
+
+def jobs_page(conn: sqlite3.Connection, status: str | None = None, type: str | None = None,
+              after: int | None = None, limit: int = 500, offset: int = 0) -> Page[Job]:
+    """Up to ``limit`` jobs newest first (by id), optionally of one status and/or type,
+    starting after job ``after`` (the page before's ``next``) and ``offset`` further. Only
+    the ids are stepped over; the rows are built for the page alone."""
+    where, params = _filters(status, type)
+    if after is not None:
+        where.append("id<?")
+        params.append(after)
+    keys = "SELECT id FROM jobs" + (" WHERE " + " AND ".join(where) if where else "")
+    rows = fetch_all(conn, f"{_JOB_SQL} WHERE id IN ({keys} ORDER BY id DESC LIMIT ? OFFSET ?)"
+                           " ORDER BY id DESC", [*params, limit, offset])
+    return page_of([_job(r) for r in rows], limit, lambda job: job.id)
+
+
+def count_jobs(conn: sqlite3.Connection, status: str | None = None,
+               type: str | None = None) -> int:
+    where, params = _filters(status, type)
+    return int(scalar(conn, "SELECT COUNT(*) FROM jobs"
+                            + (" WHERE " + " AND ".join(where) if where else ""), params))
 
 
 def get_job(conn: sqlite3.Connection, job_id: int) -> Job | None:

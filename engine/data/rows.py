@@ -1,11 +1,18 @@
 """Reading rows by column name: the data modules build their dataclasses from ``row["name"]``,
-never from a position, without changing how the caller's connection returns rows."""
+never from a position, without changing how the caller's connection returns rows. Long lists
+are read a page at a time (``Page``): each page starts after the last sort key of the one
+before (keyset), so a deep page costs what the first does."""
 
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+T = TypeVar("T")
+
+PAGE_SIZE = 500  # rows per page when a whole list is read a page at a time
 
 
 def fetch_all(conn: sqlite3.Connection, sql: str, params: Iterable[Any] = ()) -> list[sqlite3.Row]:
@@ -31,3 +38,17 @@ def inserted_id(cur: sqlite3.Cursor) -> int:
     if cur.lastrowid is None:
         raise sqlite3.OperationalError("the insert made no row")
     return cur.lastrowid
+
+
+@dataclass
+class Page(Generic[T]):
+    """One page of a list read in order: its rows and the cursor that the next page starts
+    after (the last row's sort key; None when this page is the last)."""
+
+    items: list[T]
+    next: Any = None
+
+
+def page_of(items: list[T], limit: int, key: Callable[[T], Any]) -> Page[T]:
+    """``items`` read with ``LIMIT limit`` as a Page: a short page is the last one."""
+    return Page(items, key(items[-1]) if items and len(items) >= limit else None)
