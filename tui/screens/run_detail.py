@@ -1,6 +1,10 @@
 """Run detail: live charts of chosen metrics, summary, config, log tail, checkpoints, and the
 run's actions (cancel, eval / index build from a checkpoint and resume training from one, when
-the adapter supports it)."""
+the adapter supports it).
+
+Which ticked metrics get a chart: as many as fit (9 rows each), the latest ticked ones, laid
+out in the list's order; a line under them names the ticked ones left out for lack of room,
+so a tick never silently takes the place of the chart being watched."""
 
 from __future__ import annotations
 
@@ -38,6 +42,7 @@ X_AXES = ("step", "epoch", "wall")
 SMOOTHING = (0.0, 0.6, 0.9)
 ZOOMS = (None, 1000, 100)
 MAX_CHARTS = 4
+CHART_ROWS = 9  # the fewest rows a chart stays readable in
 # the tabs below the charts (title, id): keys 1-4 open them
 TABS = (("summary", "tab-summary"), ("checkpoints", "tab-checkpoints"), ("log", "tab-log"),
         ("config", "tab-config"))
@@ -49,6 +54,22 @@ def default_metrics(keys: list[str], objective: str | None) -> list[str]:
         return [objective]
     own = [k for k in keys if not is_system_key(k)]
     return [k for k in own if "loss" in k][:2] or own[:1]
+
+
+def charted(chosen: list[str], keys: list[str], fit: int) -> tuple[list[str], list[str]]:
+    """(charted, hidden) of the ticked metrics ``chosen`` (oldest tick first) when ``fit``
+    charts fit: the ``fit`` latest ticked are charted; both lists in ``keys``' order."""
+    latest = set(chosen[-fit:]) if fit > 0 else set()
+    order = [k for k in keys if k in chosen] + [k for k in chosen if k not in keys]
+    return [k for k in order if k in latest], [k for k in order if k not in latest]
+
+
+def hidden_note(hidden: list[str]) -> Text:
+    """One line (cut, the names first, where it is too long)."""
+    note = Text.assemble((f"no room for {', '.join(hidden)}", "bold"),
+                         (" (the latest ticks are charted)", "dim"))
+    note.no_wrap, note.overflow = True, "ellipsis"
+    return note
 
 
 def system_last(keys) -> list[str]:
@@ -90,7 +111,9 @@ class RunDetailScreen(AreaScreen):
         self.run_id = run_id
         self.run = None
         self.keys: list[str] = []
-        self.chosen: list[str] = []
+        self.chosen: list[str] = []  # ticked metrics, oldest tick first
+        self.picked = False  # the user changed the ticks: no defaults over them any more
+        self._chart_texts: tuple[str, str] = ("", "")  # the note and empty line shown
         self.smoothing = 0.0
         self.log_y = False
         self.x_axis = "step"
@@ -144,7 +167,7 @@ class RunDetailScreen(AreaScreen):
         self.run = run = await engine.get_run(self.run_id)
         keys = await engine.metric_keys(run.id)
         if keys != self.keys:
-            if first or not self.chosen:
+            if first or not (self.chosen or self.picked):
                 self.chosen = default_metrics(keys, run.objective)
             self.keys = keys
             self._fill_metric_list()
@@ -162,12 +185,17 @@ class RunDetailScreen(AreaScreen):
 
     def _fill_metric_list(self) -> None:
         sl = self.query_one("#metrics", SelectionList)
+        at = sl.highlighted
+        was = sl.get_option_at_index(at).value if at is not None else None
         sl.clear_options()
         keys = system_last(self.keys)
         first_system = next((k for k in keys if is_system_key(k)), None)
         for key in keys:
             sl.add_option(Selection(metric_label(key, key == first_system), key,
                                     key in self.chosen))
+        # a row under the cursor from the start (space ticks it), the same one after a refill
+        if keys:
+            sl.highlighted = keys.index(was) if was in keys else 0
 
     def _status_line(self) -> None:
         r = self.run
@@ -208,19 +236,31 @@ class RunDetailScreen(AreaScreen):
             table.add_row(c["name"], human, fmt_num(c["step"]), fmt_age(c["mtime"]),
                           key=c["name"])
 
+    def _empty_text(self) -> str:
+        if not self.keys:
+            done = self.run is not None and self.run.status in FINAL
+            return "this run logged no metrics" if done else "no metrics yet"
+        return "no metric selected: tick one with space"
+
     async def _load_charts(self, force: bool = False) -> None:
         box = self.query_one("#charts", Vertical)
-        # as many charts as stay readable (>= 9 rows each); the rest wait for a taller terminal
-        fit = max(1, box.size.height // 9) if box.size.height else MAX_CHARTS
-        keys = self.chosen[:min(MAX_CHARTS, fit)]
+        height = box.size.height
+        # as many charts as stay readable; the rest wait for a taller terminal (or a swap)
+        fit = min(MAX_CHARTS, max(1, height // CHART_ROWS)) if height else MAX_CHARTS
+        if len(self.chosen) > fit and height:  # the note line takes a row
+            fit = min(MAX_CHARTS, max(1, (height - 1) // CHART_ROWS))
+        keys, hidden = charted(self.chosen, system_last(self.keys), fit)
+        texts = (hidden_note(hidden).plain if hidden else "",
+                 "" if keys else self._empty_text())
         charts = list(box.query(MetricChart))
-        if [c.key for c in charts] != keys:
+        if [c.key for c in charts] != keys or texts != self._chart_texts:
             await box.remove_children()
             charts = [MetricChart(k) for k in keys]
-            await box.mount_all(charts)
+            extra = ([Static(hidden_note(hidden), classes="chart-note")] if hidden else []) + (
+                [Static(Text(texts[1]), classes="empty")] if texts[1] else [])
+            await box.mount_all([*charts, *extra])
+            self._chart_texts = texts
             force = True
-        if not keys and not box.children:
-            await box.mount(Static("no metrics yet", classes="empty"))
         width = max(40, box.size.width)
         opts = (f"smooth {self.smoothing}  log-y {'on' if self.log_y else 'off'}  "
                 f"x {self.x_axis}" + (f"  last {self.zoom}" if self.zoom else ""))
@@ -233,9 +273,13 @@ class RunDetailScreen(AreaScreen):
 
     @on(SelectionList.SelectedChanged, "#metrics")
     def _chosen(self, event: SelectionList.SelectedChanged) -> None:
-        chosen = list(event.selection_list.selected)
-        if chosen != self.chosen:
-            self.chosen = [k for k in system_last(self.keys) if k in chosen]
+        ticked = set(event.selection_list.selected)
+        if ticked != set(self.chosen):
+            # earlier ticks keep their turn, new ones are the latest (in list order)
+            kept = [k for k in self.chosen if k in ticked]
+            self.chosen = kept + [k for k in system_last(self.keys)
+                                  if k in ticked and k not in kept]
+            self.picked = True
             self._redraw()
 
     @work(exclusive=True, group="charts", exit_on_error=False)

@@ -1,13 +1,19 @@
 """A line chart of one or more series (textual-plotext), drawing only what it is handed:
 callers pass downsampled points, so a million-point metric redraws as fast as a small one.
 It draws no legend: plotext puts one over the data, so a caller with several series says
-which colour is which on a line of its own (Compare's legend line)."""
+which colour is which on a line of its own (Compare's legend line).
+
+The title is the widget's own top line (a border title), not plotext's: plotext leaves out a
+title that does not fit centred over the canvas (a long options line, a narrow chart, wide
+y labels), so the curve showed with no name. Here the title is always drawn, cut with an
+ellipsis where it is too long."""
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
 
+from textual.content import Content
 from textual_plotext import PlotextPlot
 
 
@@ -31,10 +37,19 @@ def ema(values: list[float], alpha: float) -> list[float]:
 
 
 class MetricChart(PlotextPlot):
+    DEFAULT_CSS = """
+    MetricChart {
+        border-top: blank;
+        border-title-align: center;
+        border-title-color: $foreground;
+    }
+    """
+
     def __init__(self, key: str = "", **kw) -> None:
         super().__init__(**kw)
         self.key = key
         self.title = key
+        self.border_title = Content(key)  # plain text: a metric name is no markup
         self.series: list[Series] = []
         self.smoothing = 0.0
         self.log_y = False
@@ -52,13 +67,13 @@ class MetricChart(PlotextPlot):
         self.series, self.smoothing, self.log_y, self.x_label = series, smoothing, log_y, x_label
         if title is not None:
             self.title = title
+            self.border_title = Content(title)
         self.replot()
         return True
 
     def replot(self) -> None:
         plt = self.plt
         plt.clear_figure()
-        plt.title(self.title)
         plt.xlabel(self.x_label)
         drawn = False
         for s in self.series:
