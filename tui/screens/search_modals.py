@@ -80,8 +80,9 @@ class SourcePicker(ModalScreen[Source | None]):
         self.dismiss(None)
 
 
-def path_matches(value: str, limit: int = 50) -> list[str]:
-    """Entries completing ``value`` (``~`` expanded), directories with a trailing slash."""
+def path_matches(value: str, limit: int | None = 50) -> list[str]:
+    """Entries completing ``value`` (``~`` expanded), directories with a trailing slash; the
+    first ``limit`` in name order (None: all)."""
     text = os.path.expanduser(value) if value else ""
     folder, prefix = os.path.split(text)
     try:
@@ -95,8 +96,19 @@ def path_matches(value: str, limit: int = 50) -> list[str]:
     return [head + n for n in names[:limit]]
 
 
+def completed(value: str) -> str:
+    """What tab makes of ``value``: the one entry completing it, else the longest prefix the
+    entries share (``value`` itself when they share no more)."""
+    found = path_matches(value, limit=None)  # all: the first 50 may share more than all do
+    if len(found) == 1:
+        return found[0]
+    common = os.path.commonprefix(found)
+    return common if len(common) > len(value) else value
+
+
 class PathSuggester(Suggester):
-    """Suggests the first file system entry that completes what was typed."""
+    """Suggests the first file system entry that completes what was typed (shown greyed after
+    the text; only a display: accepting it reads the file system again, see PathInput)."""
 
     def __init__(self) -> None:
         super().__init__(use_cache=False, case_sensitive=True)
@@ -108,12 +120,42 @@ class PathSuggester(Suggester):
         return found[0] if found else None
 
 
+class PathInput(Input):
+    """A path field whose completions are applied in the order the keys were typed.
+
+    Typed characters wait in this widget's message queue, while a priority binding (tab) runs
+    as soon as the app reads its key: a tab that completed ``inp.value`` at once completed
+    what had been handled so far and the characters still queued landed after the completion
+    (``walk`` + tab ran on ``wal``). So the dialog's keys only queue a completion here
+    (``call_later``), behind the characters typed before them, and each completion reads the
+    value and sets value and cursor in one step. → accepts the first match read at that moment,
+    never the suggester's answer, which comes from a worker and may not have arrived yet.
+    """
+
+    def complete(self) -> None:
+        """Tab: complete the value; the cursor goes to its end."""
+        self.value = completed(self.value)
+        self.cursor_position = len(self.value)
+
+    def accept_or_right(self) -> None:
+        """→: at the end of the value, accept the first match; elsewhere move right."""
+        if self.cursor_at_end and self.selection.is_empty and self.value:
+            found = path_matches(self.value, limit=1)
+            if found:
+                self.value = found[0]
+                self.cursor_position = len(self.value)
+            return
+        self.action_cursor_right()
+
+
 class ImagePathPrompt(ModalScreen[str | None]):
     """Ask for an image file; tab or → accepts the completion; the file must exist."""
 
     BINDINGS = [
         Binding("escape", "dismiss_none", "Cancel", id="search.path_cancel"),
         Binding("tab", "complete", "Complete", id="search.path_complete", priority=True),
+        Binding("right", "accept", "Accept suggestion", id="search.path_accept", priority=True,
+                show=False),
     ]
 
     def __init__(self, start: str = "") -> None:
@@ -124,25 +166,28 @@ class ImagePathPrompt(ModalScreen[str | None]):
         with Vertical(classes="dialog"):
             yield Label("Image to search with  (tab completes, enter searches, esc cancels)",
                         classes="question")
-            yield Input(self.start, placeholder="path/to/image.png", id="image-path",
-                        suggester=PathSuggester())
+            # the start path is not selected: typing goes after it, as tab's completions do
+            yield PathInput(placeholder="path/to/image.png", id="image-path",
+                            suggester=PathSuggester(), select_on_focus=False)
             yield Label("", id="path-hint", classes="field-help")
             yield Label("", id="path-error", classes="field-error")
 
     def on_mount(self) -> None:
-        self.query_one(Input).focus()
+        inp = self.query_one(PathInput)
+        # set once mounted, so Input's first change (which moves its cursor to the end) is
+        # this one and not the first key typed; then the cursor stands after the text
+        inp.value = self.start
+        inp.cursor_position = len(inp.value)
+        inp.focus()
         self._hint(self.start)
 
     def action_complete(self) -> None:
-        inp = self.query_one(Input)
-        found = path_matches(inp.value)
-        if not found:
-            return
-        common = os.path.commonprefix(found)
-        inp.value = found[0] if len(found) == 1 else (common if len(common) > len(inp.value)
-                                                      else inp.value)
-        inp.cursor_position = len(inp.value)
-        self._hint(inp.value)
+        inp = self.query_one(PathInput)
+        inp.call_later(inp.complete)  # after the keys typed before this one (PathInput)
+
+    def action_accept(self) -> None:
+        inp = self.query_one(PathInput)
+        inp.call_later(inp.accept_or_right)
 
     @on(Input.Changed)
     def _changed(self, event: Input.Changed) -> None:
