@@ -138,12 +138,15 @@ class JsonStream:
         self.count = 0
 
     def write(self, obj: Any) -> None:
-        safe = _json_safe(obj)
+        options: dict[str, Any] = ({"separators": (",", ":")} if self.lines else {"indent": 2})
+        try:  # a record's to_json is safe already: no second walk for it
+            text = json.dumps(obj, allow_nan=False, default=str, **options)
+        except ValueError:  # a NaN or an infinity: as strings, as emit_json writes them
+            text = json.dumps(_json_safe(obj), default=str, **options)
         if self.lines:
-            self.file.write(json.dumps(safe, separators=(",", ":"), default=str) + "\n")
+            self.file.write(text + "\n")
         else:
-            text = json.dumps(safe, indent=2, default=str).replace("\n", "\n  ")
-            self.file.write(("[\n  " if self.count == 0 else ",\n  ") + text)
+            self.file.write(("[\n  " if self.count == 0 else ",\n  ") + text.replace("\n", "\n  "))
         self.count += 1
 
     def close(self) -> None:

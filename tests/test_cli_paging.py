@@ -4,6 +4,7 @@ through real CLI processes; the engine's keyset iterators underneath, page by pa
 
 import asyncio
 import json
+import math
 import re
 import subprocess
 import sys
@@ -192,3 +193,25 @@ async def test_runs_added_while_listing_neither_repeat_nor_shift_it(home):
                 for _ in range(20):
                     await engine.start_run(exp.name)
         assert listed == before  # an offset-paged read would repeat 20 runs here
+
+
+def test_streamed_output_is_what_the_whole_list_prints(capsys):
+    from cli.output import JsonStream, TableStream, emit_json, table
+
+    items = [{"a": math.nan, "b": [1, math.inf, {"c": -math.inf}], "d": "x\ny"},
+             {"e": 1.5, "f": None, "g": {}, "h": []}]
+    emit_json(items)
+    whole = capsys.readouterr().out
+    out = JsonStream()
+    for item in items:
+        out.write(item)
+    out.close()
+    assert capsys.readouterr().out == whole
+    JsonStream().close()
+    assert capsys.readouterr().out == "[]\n"
+    rows = [["1", "alpha \x1b[2J", 0.5], ["22", "b", None]]
+    shown = TableStream(["id", "name", "value"])
+    for row in rows:
+        shown.add(row)
+    shown.close()
+    assert capsys.readouterr().out == table(["id", "name", "value"], rows) + "\n"
