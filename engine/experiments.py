@@ -44,17 +44,9 @@ class ExperimentsMixin:
         at most ``limit`` (None: all), read ``page_size`` at a time (keyset pages: constant
         memory). One changed while later pages are read is not listed again."""
         await self.settle_gone()
-        after = None
-        while limit is None or limit > 0:
-            size = page_size if limit is None else min(page_size, limit)
-            page = await self.store.run(data.experiments_page, after, size, offset)
-            for exp in page.items:
-                yield exp
-            if page.next is None:
-                return
-            after, offset = page.next, 0
-            if limit is not None:
-                limit -= len(page.items)
+        async for exp in self.store.pages(data.experiments_page, offset=offset, limit=limit,
+                                          page_size=page_size):
+            yield exp
 
     async def count_experiments(self) -> int:
         return await self.store.run(data.count_experiments)

@@ -97,17 +97,9 @@ class JobsMixin:
         pages: constant memory). A job queued meanwhile is newer than the cursor: no job
         comes twice."""
         gone = await self.settle_gone()
-        after = None
-        while limit is None or limit > 0:
-            size = page_size if limit is None else min(page_size, limit)
-            page = await self.store.run(data.jobs_page, status, type, after, size, offset)
-            for job in page.items:
-                yield _shown(job, self.settings, gone)
-            if page.next is None:
-                return
-            after, offset = page.next, 0
-            if limit is not None:
-                limit -= len(page.items)
+        async for job in self.store.pages(data.jobs_page, status, type, offset=offset,
+                                          limit=limit, page_size=page_size):
+            yield _shown(job, self.settings, gone)
 
     async def count_jobs(self, status: str | None = None, type: str | None = None) -> int:
         return await self.store.run(data.count_jobs, status, type)

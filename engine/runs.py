@@ -151,17 +151,9 @@ class RunsMixin:
         so no run comes twice."""
         exp_id = None if exp_ref is None else (await self.get_experiment(exp_ref)).id
         gone = await self.settle_gone()
-        after = None
-        while limit is None or limit > 0:
-            size = page_size if limit is None else min(page_size, limit)
-            page = await self.store.run(data.runs_page, exp_id, after, size, offset)
-            for run in page.items:
-                yield _shown(run, self.settings, gone)
-            if page.next is None:
-                return
-            after, offset = page.next, 0
-            if limit is not None:
-                limit -= len(page.items)
+        async for run in self.store.pages(data.runs_page, exp_id, offset=offset, limit=limit,
+                                          page_size=page_size):
+            yield _shown(run, self.settings, gone)
 
     async def count_runs(self, exp_ref: str | int | None = None) -> int:
         """How many runs (one experiment's) ``iter_runs`` would give with no limit."""

@@ -9,10 +9,11 @@ from __future__ import annotations
 import asyncio
 import functools
 import sqlite3
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
+from .data.rows import PAGE_SIZE, Page
 from .schema import connect_sync, data_version, set_busy_timeout
 from .settings import Settings
 
@@ -54,6 +55,25 @@ class Store:
         if self._conn is None:
             raise RuntimeError("store is closed")
         return await self._on_thread(functools.partial(fn, self._conn, *args, **kwargs))
+
+    async def pages(self, fn: Callable[..., Page[T]], *args: Any, offset: int = 0,
+                    limit: int | None = None, page_size: int = PAGE_SIZE) -> AsyncIterator[T]:
+        """The items of a list read a page at a time by ``fn(conn, *args, after, size,
+        offset)`` (engine/data's ``*_page`` functions, keyset: ``after`` is the page before's
+        ``next``): ``offset`` skipped, at most ``limit`` (None: all), ``page_size`` a page.
+        (Reading the next page ahead, while the caller handles this one, gained nothing:
+        both sides are Python holding the GIL.)"""
+        after = None
+        while limit is None or limit > 0:
+            size = page_size if limit is None else min(page_size, limit)
+            page = await self.run(fn, *args, after, size, offset)
+            for item in page.items:
+                yield item
+            if page.next is None:
+                return
+            after, offset = page.next, 0
+            if limit is not None:
+                limit -= len(page.items)
 
     async def run_apart(self, fn: Callable[..., T], *args: Any,
                         busy_timeout_ms: int | None = None) -> T:
