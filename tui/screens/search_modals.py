@@ -164,7 +164,7 @@ class ImagePathPrompt(ModalScreen[str | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
-            yield Label("Image to search with  (tab completes, enter searches, esc cancels)",
+            yield Label("Image to search with: tab completes, enter searches, esc cancels",
                         classes="question")
             # the start path is not selected: typing goes after it, as tab's completions do
             yield PathInput(placeholder="path/to/image.png", id="image-path",
