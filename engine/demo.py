@@ -25,15 +25,6 @@ async def seed_demo(engine: Engine, launch: bool = True) -> list[str]:
         # few minutes on 2 CPU cores (README: quality table); then Search offers the index,
         # and <home>/samples holds pictures to search with
         wanted.append(("emoji-64bit", "vlm_quantization", {}))
-        samples = engine.settings.home / "samples"
-        if not samples.is_dir():
-            try:
-                written = engine.adapter_class("vlm_quantization").sample_images(samples)
-            except Exception as exc:  # noqa: BLE001 - the demo runs without them
-                notes.append(f"no sample images ({exc})")
-            else:
-                if written:
-                    notes.append(f"wrote {len(written)} sample images to {samples}")
     for name, adapter, config in wanted:
         if name in existing:
             continue
@@ -45,4 +36,13 @@ async def seed_demo(engine: Engine, launch: bool = True) -> list[str]:
         if launch:
             run_id, job_id = await engine.start_run(exp.name)
             notes.append(f"queued run {run_id} (job {job_id}) of {exp.name}")
+    samples = engine.settings.home / "samples"
+    if "vlm_quantization" in engine.adapter_names() and not samples.is_dir():
+        try:
+            written = engine.adapter_class("vlm_quantization").sample_images(samples)
+        except Exception as exc:  # noqa: BLE001 - the demo runs without them
+            notes.append(f"no sample images ({exc})")
+        else:
+            if written:
+                notes.append(f"wrote {len(written)} sample images to {samples}")
     return notes

@@ -12,7 +12,7 @@ from PIL import Image
 
 from adapters.vlm_quantization import VLMQuantizationAdapter
 from adapters.vlm_quantization import openmoji as om
-from adapters.vlm_quantization.data import label_arrays, load_image
+from adapters.vlm_quantization.data import label_arrays, load_image, training_captions
 from adapters.vlm_quantization.losses import relevant_pairs
 from adapters.vlm_quantization.metrics import retrieval_scores
 from adapters.vlm_quantization.quality import LocalReporter
@@ -133,3 +133,20 @@ def test_small_slice_trains_evaluates_and_searches(tmp_path) -> None:
     assert len(samples) >= 3
     by_image = adapter.search_by_image(index, samples[0], k=3)
     assert len(by_image) == 3 and by_image[0].text
+
+
+def test_word_captions_carry_their_own_labels() -> None:
+    vocab = om.label_vocabulary()
+    ko = om.korean_word_labels()
+    assert [vocab[i] for i in ko["고양이"]] == ["cat"] and [vocab[i] for i in ko["하트"]] == ["heart"]
+    bases = {e.code: e for e in om.catalogue() if not e.skin_tone}
+    words = dict(om.word_captions(bases["1F63A"], bases))  # grinning cat
+    assert vocab[words["cat"][0]] == "cat" and words["고양이"] == ko["고양이"]
+    # in training a word caption is relevant to the images with its label only
+    ds = om.load_openmoji(n_query=20, image_size=16, limit=200)
+    texts, counts, labels = training_captions(ds.train)
+    assert len(texts) == sum(counts) == len(labels)
+    assert sum(counts) > sum(len(it.captions) for it in ds.train)  # the words were added
+    img = torch.tensor([[1, 1, 0], [0, 1, 0]], dtype=torch.bool)  # cat face, grinning face
+    txt = torch.tensor([[1, 0, 0], [0, 1, 0]], dtype=torch.bool)  # "cat", "face"
+    assert relevant_pairs(img, txt).tolist() == [[1, 1], [0, 1]]  # "cat" is not the face

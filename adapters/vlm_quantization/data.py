@@ -72,6 +72,8 @@ class Item:
     labels: tuple[int, ...] | None = None  # multi-label sets: relevant when they share one
     thumb: np.ndarray | None = None  # a larger rendering for thumbnails, where one exists
     char: str = ""  # the emoji itself (OpenMoji set)
+    # training-only short captions with their own labels ("cat" -> {cat}), multi-label sets
+    word_captions: list[tuple[str, tuple[int, ...]]] = field(default_factory=list)
 
     def caption(self, i: int = 0) -> str:
         return self.captions[i % len(self.captions)]
@@ -89,15 +91,43 @@ def label_arrays(*groups: list[Item]) -> list[np.ndarray]:
     (relevant = share a label; an item with no label is relevant to nothing)."""
     if all(it.labels is None for g in groups for it in g):
         return [np.array([it.label for it in g], dtype=np.int64) for g in groups]
-    width = 1 + max((max(it.labels or (it.label,)) for g in groups for it in g), default=0)
-    out = []
-    for g in groups:
-        hot = np.zeros((len(g), max(width, 1)), dtype=bool)
-        for r, it in enumerate(g):
-            ids = it.labels if it.labels is not None else (it.label,)
-            hot[r, [i for i in ids if i >= 0]] = True
-        out.append(hot)
-    return out
+    width = label_width(*groups)
+    return [multi_hot([it.labels if it.labels is not None else (it.label,) for it in g], width)
+            for g in groups]
+
+
+def label_width(*groups: list[Item]) -> int:
+    """One more than the largest label id any item (or word caption) of ``groups`` carries."""
+    ids = [i for g in groups for it in g
+           for i in (*(it.labels or (it.label,)), *(x for _, w in it.word_captions for x in w))]
+    return 1 + max(ids, default=0)
+
+
+def training_captions(items: list[Item]) -> tuple[list[str], list[int], list | None]:
+    """Every caption a training step may pair with each item, flattened: (texts, how many
+    belong to each item, each caption's labels or None for single-label sets). A multi-label
+    item's own captions carry its labels; its word captions carry theirs, so "cat" is trained
+    to be relevant to every cat and not to every face that cat face shares a label with."""
+    texts: list[str] = []
+    counts: list[int] = []
+    multi = any(it.labels is not None for it in items)
+    labels: list[tuple[int, ...]] = []
+    for it in items:
+        own = it.labels if it.labels is not None else (it.label,)
+        texts += it.captions
+        labels += [own] * len(it.captions)
+        for text, labs in it.word_captions:
+            texts.append(text)
+            labels.append(labs)
+        counts.append(len(it.captions) + len(it.word_captions))
+    return texts, counts, (labels if multi else None)
+
+
+def multi_hot(rows: list[tuple[int, ...]], width: int) -> np.ndarray:
+    hot = np.zeros((len(rows), max(width, 1)), dtype=bool)
+    for r, ids in enumerate(rows):
+        hot[r, [i for i in ids if i >= 0]] = True
+    return hot
 
 
 @dataclass

@@ -17,22 +17,24 @@ import torch.nn.functional as F
 
 
 def contrastive(hi: torch.Tensor, ht: torch.Tensor, labels: torch.Tensor,
-                temperature: float) -> torch.Tensor:
+                temperature: float, text_labels: torch.Tensor | None = None) -> torch.Tensor:
     zi, zt = F.normalize(hi, dim=1), F.normalize(ht, dim=1)
     logits = zi @ zt.t() / temperature
-    target = relevant_pairs(labels)
-    target = target / target.sum(1, keepdim=True)
-    i2t = -(target * F.log_softmax(logits, 1)).sum(1).mean()
-    t2i = -(target.t() * F.log_softmax(logits.t(), 1)).sum(1).mean()
+    target = relevant_pairs(labels, text_labels)  # [image i, caption j]
+    i2t = -(target / target.sum(1, keepdim=True) * F.log_softmax(logits, 1)).sum(1).mean()
+    tt = target.t()
+    t2i = -(tt / tt.sum(1, keepdim=True) * F.log_softmax(logits.t(), 1)).sum(1).mean()
     return (i2t + t2i) / 2
 
 
-def relevant_pairs(labels: torch.Tensor) -> torch.Tensor:
-    """(n, n) float 0/1: 1-D labels equal, or 2-D multi-hot rows sharing a label; the
-    diagonal is always 1 (an image and its own caption)."""
+def relevant_pairs(labels: torch.Tensor, text_labels: torch.Tensor | None = None
+                   ) -> torch.Tensor:
+    """(n, n) float 0/1, [image i, caption j]: 1-D labels equal, or 2-D multi-hot rows sharing
+    a label (``text_labels``: the captions' own labels, default the images'); the diagonal is
+    always 1 (an image and its own caption)."""
     if labels.dim() == 2:
-        lf = labels.float()
-        shared = (lf @ lf.t()) > 0
+        lt = (labels if text_labels is None else text_labels).float()
+        shared = (labels.float() @ lt.t()) > 0
         return (shared | torch.eye(len(labels), dtype=torch.bool, device=labels.device)).float()
     return (labels[:, None] == labels[None, :]).float()
 
@@ -47,13 +49,14 @@ def balance(h: torch.Tensor) -> torch.Tensor:
 
 def hash_loss(hi: torch.Tensor, ht: torch.Tensor, labels: torch.Tensor, bits: tuple[int, ...],
               temperature: float, quantization_weight: float,
-              balance_weight: float) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+              balance_weight: float, text_labels: torch.Tensor | None = None
+              ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """(total loss, its detached parts). The parts stay tensors: reading one (``float``)
     waits for a GPU, so the training loop does it only on the steps it logs."""
     c = q = b = hi.new_zeros(())
     for L in bits:
         pi, pt = hi[:, :L], ht[:, :L]
-        c = c + contrastive(pi, pt, labels, temperature)
+        c = c + contrastive(pi, pt, labels, temperature, text_labels)
         q = q + (quantization(pi) + quantization(pt)) / 2
         b = b + (balance(pi) + balance(pt)) / 2
     n = len(bits)

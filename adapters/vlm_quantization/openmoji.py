@@ -181,6 +181,35 @@ def captions_of(e: Emoji) -> list[str]:
     return list(dict.fromkeys(caps))
 
 
+@lru_cache(maxsize=1)
+def korean_word_labels() -> dict[str, tuple[int, ...]]:
+    """Korean name words with the labels every emoji named with them shares: 고양이 -> (cat,),
+    하트 -> (heart,); a word whose emoji share no label (or only one emoji has it) is left
+    out. The English labels come from the English names; this carries them across."""
+    bases = {e.code: e for e in catalogue() if not e.skin_tone}
+    sets: dict[str, set[int] | None] = {}
+    count: Counter[str] = Counter()
+    for e in bases.values():
+        labs = set(labels_of(e, bases))
+        for w in set(e.name_ko.split()):
+            count[w] += 1
+            sets[w] = labs if sets.get(w) is None else sets[w] & labs  # type: ignore[operator]
+    return {w: tuple(sorted(labs)) for w, labs in sets.items()
+            if labs and count[w] >= 2}
+
+
+def word_captions(e: Emoji, bases: dict[str, Emoji]) -> list[tuple[str, tuple[int, ...]]]:
+    """One-word captions, each with its own label: the label words of the English name and
+    the Korean name's words that carry labels (training only: they teach that a query of
+    one word, "cat" or "고양이", asks for every emoji with that label)."""
+    vocab = label_vocabulary()
+    out: list[tuple[str, tuple[int, ...]]] = [
+        (vocab[i], (i,)) for i in labels_of(e, bases) if vocab[i] != "flag" or e.flag]
+    ko = korean_word_labels()
+    out += [(w, ko[w]) for w in dict.fromkeys(bases.get(e.base, e).name_ko.split()) if w in ko]
+    return out
+
+
 def _render_one(svg: Path, size: int) -> np.ndarray:
     import resvg_py
     from PIL import Image
@@ -275,7 +304,7 @@ def load_openmoji(n_query: int, image_size: int, limit: int = 0,
         if e.base not in train_g and e.base not in test_q and e.base not in val_q:
             continue
         item = Item(e.code, captions_of(e), -1, image=images[i], labels=labels_of(e, bases),
-                    thumb=thumbs[i], char=e.char)
+                    thumb=thumbs[i], char=e.char, word_captions=word_captions(e, bases))
         if e.base in train_g:
             train.append(item)
             if not e.skin_tone:

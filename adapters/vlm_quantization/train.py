@@ -27,7 +27,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .data import Split, label_arrays
+from .data import Split, label_arrays, multi_hot, training_captions
 from .evaluation import encode_split, score_codes
 from .losses import hash_loss
 from .model import bit_lengths, images_to_tensor
@@ -113,7 +113,7 @@ def train(cfg: dict[str, Any], reporter, resume_from: Path | None = None) -> dic
         state = torch.load(Path(resume_from), map_location="cpu", weights_only=True)
         tok = tokenizer_from_state(state)
     else:
-        tok = build_tokenizer(cfg, [c for it in items for c in it.captions], model, reporter.info)
+        tok = build_tokenizer(cfg, training_captions(items)[0], model, reporter.info)
     bits = bit_lengths(cfg["hash_dim"])
     if model is None:
         model = build_model(cfg, len(tok))
@@ -124,10 +124,13 @@ def train(cfg: dict[str, Any], reporter, resume_from: Path | None = None) -> dic
     model.to(device)
     reporter.info(describe_device(device))
     images = images_to_tensor(np.stack([it.pixels() for it in items]))
-    cap_ids = tok.encode_batch([c for it in items for c in it.captions])
-    cap_start = torch.tensor(np.cumsum([0] + [len(it.captions) for it in items])[:-1])
-    cap_count = torch.tensor([len(it.captions) for it in items])
+    texts, counts, text_label_rows = training_captions(items)
+    cap_ids = tok.encode_batch(texts)
+    cap_start = torch.tensor(np.cumsum([0] + counts)[:-1])
+    cap_count = torch.tensor(counts)
     labels = torch.from_numpy(label_arrays(items)[0])
+    cap_labels = (None if text_label_rows is None else
+                  torch.from_numpy(multi_hot(text_label_rows, labels.shape[1])))
     if isinstance(model, SiglipHasher) and model.freeze:  # frozen towers: features are fixed
         reporter.progress(0.0, f"encoding {len(items)} training items with the frozen towers")
         images, cap_ids = model.precompute(images, cap_ids)
@@ -183,9 +186,11 @@ def train(cfg: dict[str, Any], reporter, resume_from: Path | None = None) -> dic
                 ht, _ = model.encode_text(
                     cap_ids[picks[s * bs:(s + 1) * bs]].to(device, non_blocking=True))
             ramp = min(1.0, step / max(1.0, cfg["reg_warmup"] * total_steps))
+            txt_lab = (None if cap_labels is None
+                       else cap_labels[picks[s * bs:(s + 1) * bs]].to(device))
             loss, parts = hash_loss(hi.float(), ht.float(), labels[idx].to(device), bits,
                                     cfg["temperature"], ramp * cfg["quantization_weight"],
-                                    ramp * cfg["balance_weight"])
+                                    ramp * cfg["balance_weight"], txt_lab)
             opt.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()
             scaler.step(opt)
