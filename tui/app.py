@@ -3,15 +3,21 @@ toasts, live refresh.
 
 Refresh is cheap: a timer probes ``engine.data_version()`` (SQLite's PRAGMA data_version,
 which moves only when another connection commits) and the visible screen reloads only then.
+
+Toasts: one per job end, and a toast never stacks on an identical one still showing (a key
+pressed again on an empty list restarts its toast). The theme (ctrl+t, or the palette's
+"Change theme") is kept in ``<home>/tui.json`` and comes back on the next start.
 """
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from textual import work
 from textual.app import App
 from textual.binding import Binding
+from textual.notifications import Notify
 
 from engine.api import Engine
 from engine.jobs import FINAL
@@ -61,6 +67,10 @@ class LabdeckApp(App):
             if self._embed:
                 await self.engine.ensure_scheduler()
         self.header_state = (str(self.engine.home), "scheduler: -", "")
+        theme = load_theme(self.engine.home)
+        if theme in self.available_themes:
+            self.theme = theme
+        self.theme_changed_signal.subscribe(self, self._theme_changed)
         keymap, err = load_keymap(self.engine.home)
         if keymap:
             self.keymap_overrides = keymap
@@ -120,7 +130,8 @@ class LabdeckApp(App):
             self.selected_jobs_seen[job.id] = job.status
             if first or job.status not in FINAL or before is None or before in FINAL:
                 continue
-            self.notify(await self._job_line(job), title=f"job {job.id} {job.status}",
+            # one toast: what ended and how, titled with the job that did it
+            self.notify(await self._job_line(job), title=f"job {job.id}",
                         severity="error" if job.status == "failed" else "information")
 
     async def _job_line(self, job) -> str:
@@ -134,7 +145,19 @@ class LabdeckApp(App):
                 if s.get("last") == s.get("best"):
                     line += " (best)"
             return line
-        return f"{job.type} {job.target} {job.status}" + (f": {job.error}" if job.error else "")
+        # a target may name its kind already ("study lr-search"): say it once
+        what = job.target if job.target.startswith(f"{job.type} ") else (
+            f"{job.type} {job.target}")
+        return f"{what} {job.status}" + (f": {job.error}" if job.error else "")
+
+    def _on_notify(self, event: Notify) -> None:
+        """Runs before App's own handler, which shows ``event``'s toast: an identical toast
+        still showing goes first, so the new one restarts it rather than stacking on it."""
+        new = event.notification
+        for old in list(self._notifications):
+            if (old.message, old.title, old.severity) == (new.message, new.title,
+                                                          new.severity):
+                self._unnotify(old, refresh=False)
 
     # ------------------------------------------------------------------ actions
 
@@ -156,6 +179,41 @@ class LabdeckApp(App):
 
     def action_toggle_theme(self) -> None:
         self.theme = "textual-light" if self.theme == "textual-dark" else "textual-dark"
+
+    def _theme_changed(self, theme) -> None:
+        try:
+            save_theme(self.engine.home, theme.name)
+        except OSError as exc:
+            self.notify(f"could not keep the theme: {exc}", title="theme", severity="warning")
+
+
+PREFERENCES = "tui.json"  # in the home: what the TUI keeps between starts ({"theme": ...})
+
+
+def load_theme(home: Path) -> str | None:
+    """The theme kept by the last session, if any (an unreadable file is no theme)."""
+    try:
+        data = json.loads((Path(home) / PREFERENCES).read_text())
+    except (OSError, ValueError):
+        return None
+    theme = data.get("theme") if isinstance(data, dict) else None
+    return theme if isinstance(theme, str) else None
+
+
+def save_theme(home: Path, theme: str) -> None:
+    path = Path(home) / PREFERENCES
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        data = {}
+    if not isinstance(data, dict):
+        data = {}
+    if data.get("theme") == theme:
+        return
+    data["theme"] = theme
+    tmp = path.with_name(f".{PREFERENCES}.tmp")
+    tmp.write_text(json.dumps(data, indent=1) + "\n")
+    tmp.replace(path)
 
 
 async def run_async(home: str | None) -> None:

@@ -21,12 +21,22 @@ from .screens.search import SearchScreen
 from .screens.studies import StudiesScreen
 
 
+def bracket_key(word: str, key: str) -> str:
+    """``word`` with ``key`` in brackets where it first occurs: ``[E]xperiments``,
+    ``s[T]udies``; ``[K]word`` when the word lacks it."""
+    at = word.lower().find(key.lower())
+    if at < 0:
+        return f"[{key}]{word}"
+    return f"{word[:at].lower()}[{key}]{word[at + 1:]}"
+
+
 @dataclass(frozen=True)
 class Area:
     mode: str                  # the app's mode name and the ``AREA`` of the screens in it
     key: str                   # the one key that opens it from anywhere
     title: str                 # as the header, the palette and help show it
     screen: type[Screen]       # the screen the mode starts on
+    short: str = ""            # the header's name for it on a narrow terminal ("Exp")
 
     @property
     def binding(self) -> Binding:
@@ -37,17 +47,19 @@ class Area:
     @property
     def label(self) -> str:
         """The title with its key in brackets: ``[E]xperiments``, ``s[T]udies``."""
-        at = self.title.lower().find(self.key.lower())
-        if at < 0:
-            return f"[{self.key}]{self.title}"
-        return f"{self.title[:at].lower()}[{self.key}]{self.title[at + 1:]}"
+        return bracket_key(self.title, self.key)
+
+    @property
+    def short_label(self) -> str:
+        """The short name with its key in brackets: ``[E]xp``, ``s[T]ud``."""
+        return bracket_key(self.short or self.title, self.key)
 
 
 AREAS: tuple[Area, ...] = (
-    Area("experiments", "E", "Experiments", ExperimentsScreen),
-    Area("compare", "C", "Compare", CompareScreen),
-    Area("jobs", "J", "Jobs", JobsScreen),
-    Area("search", "S", "Search", SearchScreen),
-    Area("studies", "T", "Studies", StudiesScreen),
-    Area("resources", "G", "GPUs", ResourcesScreen),
+    Area("experiments", "E", "Experiments", ExperimentsScreen, "Exp"),
+    Area("compare", "C", "Compare", CompareScreen, "Cmp"),
+    Area("jobs", "J", "Jobs", JobsScreen, "Jobs"),
+    Area("search", "S", "Search", SearchScreen, "Srch"),
+    Area("studies", "T", "Studies", StudiesScreen, "Stud"),
+    Area("resources", "G", "GPUs", ResourcesScreen, "GPU"),
 )

@@ -10,6 +10,10 @@ Environment. The command inherits the worker's, with the job's devices: the GPUs
 gave it (``CUDA_VISIBLE_DEVICES`` with ``CUDA_DEVICE_ORDER=PCI_BUS_ID``, and their physical
 indices in ``LABDECK_GPU_INDICES``; none for a CPU job), ``LABDECK_RUN_ID`` and the home.
 
+Progress. A command has no total to count against, so the job's progress message says how
+far it got instead: ``step 1234 (41.5 steps/s)``, from the steps of its metric lines, at most
+once a second (the fraction stays 0; screens show the step and the rate).
+
 Output. One reader thread reads the command's stdout as bytes and decodes each line as UTF-8
 with replacement characters, so no byte sequence can stop it. A JSON object with a ``step``
 key is a metric line. A metric line that cannot be stored is a *bad line*: skipped whole,
@@ -278,6 +282,7 @@ class _OutputReader:
         self._closed = False  # the adapter has returned: store and report nothing more
         self._lock = threading.Lock()
         self._waiting_since: float | None = None  # set while blocked reading the pipe
+        self._steps = _StepRate(self._report_steps)
         self._thread = threading.Thread(target=self._run, name="labdeck-script-output",
                                          daemon=True)
         self._thread.start()
@@ -338,6 +343,15 @@ class _OutputReader:
                           " stopping the command")
                 return
             self.ingested += len(metrics)
+            self._steps.seen(step)
+
+    def _report_steps(self, step: int, rate: float | None) -> None:
+        """The job's progress message: the step reached, and the rate once there is one."""
+        shown = f"step {step}" + (f" ({rate:.3g} steps/s)" if rate is not None else "")
+        try:
+            self._reporter.progress(0.0, shown)
+        except Exception:  # noqa: BLE001 - a progress line is never worth stopping for
+            pass
 
     def _bad(self, reason: str, text: str) -> None:
         if self._closed:
@@ -367,6 +381,32 @@ class _OutputReader:
         if self.bad_lines > _BAD_LINES_SHOWN:
             self._say(f"labdeck: ... {self.bad_lines - _BAD_LINES_SHOWN} more bad metric lines"
                       f" ({self.bad_lines} in all, skipped)")
+
+
+class _StepRate:
+    """Turns the steps of metric lines into ``report(step, steps per second)`` calls, at most
+    one every ``every_s``; the rate is measured from the first step seen."""
+
+    def __init__(self, report: Any, every_s: float = 1.0) -> None:
+        self._report = report
+        self._every_s = every_s
+        self._first: tuple[int, float] | None = None
+        self._last_report = -math.inf
+        self._highest: int | None = None
+
+    def seen(self, step: int) -> None:
+        t = time.monotonic()
+        if self._first is None:
+            self._first = (step, t)
+        if self._highest is not None and step <= self._highest:
+            return  # several metric lines of one step, or an older step logged late
+        self._highest = step
+        if t - self._last_report < self._every_s:
+            return
+        self._last_report = t
+        first_step, first_t = self._first
+        rate = (step - first_step) / (t - first_t) if t > first_t and step > first_step else None
+        self._report(step, rate)
 
 
 def _echo(text: str) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from rich.text import Text
+from textual.binding import ActiveBinding
 from textual.screen import ModalScreen, Screen
 from textual.widgets import DataTable, Log
 from textual.worker import Worker, WorkerState
@@ -33,6 +34,14 @@ class AreaScreen(EngineMixin, Screen):
     """A full screen that reloads when the data changed or when it comes back into view."""
 
     AREA = ""
+
+    @property
+    def active_bindings(self) -> dict[str, ActiveBinding]:
+        """As Textual's, with the app's Help first: the footer shows keys in this order and
+        cuts what does not fit, and ``?`` must be in sight on an 80-column terminal."""
+        found = super().active_bindings
+        first = [key for key, active in found.items() if active.binding.id == "app.help"]
+        return {key: found[key] for key in first} | found
 
     def reload(self) -> None:  # pragma: no cover - overridden
         pass

@@ -1,4 +1,8 @@
-"""Experiments area: the table (sort, filter, select), and the actions on an experiment."""
+"""Experiments area: the table (sort, filter, select), and the actions on an experiment.
+
+An empty home says what to do next. Loads are never cancelled by newer changes (a run's
+heartbeat commits every second): a change during a load asks for one more load after it, so
+the rows are fresh however slow the query, also when the screen comes back into view."""
 
 from __future__ import annotations
 
@@ -7,7 +11,7 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
-from textual.widgets import DataTable, Footer, Input, Label
+from textual.widgets import DataTable, Footer, Input, Label, Static
 
 from ..clock import fmt_age, fmt_num
 from ..filtering import matches
@@ -22,6 +26,11 @@ SORT_KEYS = {
     "runs": lambda e: e.runs, "last run": lambda e: e.last_status or "",
     "best objective": lambda e: (e.best_value is None, e.best_value or 0.0),
     "updated": lambda e: -e.updated}
+EMPTY_HINT = (
+    "[b]No experiments yet.[/b]\n\n"
+    "  [b]n[/b]             create one (the script adapter runs any command)\n"
+    "  [b]labdeck demo[/b]  in a shell: a demo home with example experiments and runs\n"
+    "  [b]?[/b]             every key     [b]ctrl+p[/b]  every action")
 
 
 def last_run_text(e) -> Text:
@@ -38,16 +47,17 @@ def best_text(e) -> str:
 
 class ExperimentsScreen(AreaScreen):
     AREA = "experiments"
+    # in the footer's order: what a newcomer needs first (80 columns show about seven)
     BINDINGS = [
-        Binding("slash", "filter", "Filter", id="experiments.filter"),
         Binding("n", "new", "New", id="experiments.new"),
-        Binding("e", "edit", "Edit", id="experiments.edit"),
-        Binding("d", "duplicate", "Dup", id="experiments.duplicate"),
-        Binding("delete,D", "delete", "Delete", id="experiments.delete"),
         Binding("r", "launch", "Run", id="experiments.launch"),
+        Binding("slash", "filter", "Filter", id="experiments.filter"),
+        Binding("e", "edit", "Edit", id="experiments.edit"),
         Binding("space", "select", "Select", id="experiments.select"),
         Binding("c", "compare", "Compare", id="experiments.compare"),
         Binding("g", "latest_run", "Curves", id="experiments.latest_run"),
+        Binding("d", "duplicate", "Dup", id="experiments.duplicate"),
+        Binding("delete,D", "delete", "Delete", id="experiments.delete"),
         Binding("o", "sort", "Sort", id="experiments.sort"),
         Binding("escape", "clear_filter", "Clear", id="experiments.clear_filter", show=False),
         Binding("t", "new_study", "Study", id="experiments.new_study", show=False),
@@ -60,6 +70,8 @@ class ExperimentsScreen(AreaScreen):
         self.sort_column = "updated"
         self.sort_reverse = False
         self.loaded = False
+        self._loading = False  # a load is running: a reload asks for one more after it
+        self._load_again = False
 
     def compose(self) -> ComposeResult:
         yield LabdeckHeader(self.AREA)
@@ -68,6 +80,7 @@ class ExperimentsScreen(AreaScreen):
                         id="filter")
             yield Label("", id="count")
         yield DataTable(id="experiments", cursor_type="row", zebra_stripes=True)
+        yield Static(EMPTY_HINT, id="empty-hint")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -75,16 +88,30 @@ class ExperimentsScreen(AreaScreen):
         for col in COLUMNS:
             table.add_column(col, key=col)
         table.focus()
+        hint = self.query_one("#empty-hint", Static)
+        hint.display = False
+        hint.styles.padding = (1, 2)
 
     def reload(self) -> None:
+        if self._loading:
+            self._load_again = True
+            return
+        self._loading = True
         self._load()
 
-    @work(exclusive=True, group="experiments", exit_on_error=False)
+    @work(group="experiments", exit_on_error=False)
     async def _load(self) -> None:
-        self.experiments = await self.engine.list_experiments()
-        self.app.palette_cache["experiments"] = self.experiments  # type: ignore[attr-defined]
-        self._render_table()
-        self.loaded = True
+        try:
+            again = True
+            while again:
+                self._load_again = False
+                self.experiments = await self.engine.list_experiments()
+                self.app.palette_cache["experiments"] = self.experiments  # type: ignore[attr-defined]
+                self._render_table()
+                self.loaded = True
+                again = self._load_again
+        finally:
+            self._loading = False
 
     def visible(self) -> list:
         query = self.query_one("#filter", Input).value
@@ -105,7 +132,11 @@ class ExperimentsScreen(AreaScreen):
         names = [e.name for e in rows]
         if current in names:
             table.move_cursor(row=names.index(current))
+        empty = not self.experiments
+        self.query_one("#empty-hint", Static).display = empty
+        table.styles.height = "auto" if empty else "1fr"  # the hint right under the columns
         self.query_one("#count", Label).update(
+            "no experiments yet" if empty else
             f"{len(rows)} of {len(self.experiments)} experiments"
             + (f"  {len(self.selected)} selected" if self.selected else ""))
 

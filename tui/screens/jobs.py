@@ -14,7 +14,7 @@ from engine.jobs import FINAL
 
 from ..clock import elapsed, eta, fmt_duration
 from ..job_resources import devices_cell, message_cell
-from ..run_status import stalled_label, status_text
+from ..run_status import stalled_label, status_text, steps_text
 from ..widgets.header import LabdeckHeader
 from .base import AreaScreen, cursor_key
 from .job_actions import confirm_cancel_job
@@ -27,7 +27,13 @@ GPU_COLUMNS = ("id", "type", "target", "status", "devices", "progress", "elapsed
                "message")
 
 
-def progress_cell(fraction: float, width: int = 10) -> Table:
+def progress_cell(fraction: float, width: int = 10, message: str = "",
+                  running: bool = False) -> Table | Text:
+    """A bar with its percentage; for a running job with no total (no fraction, a message
+    that counts steps: a script) its step and rate instead of a bar stuck at 0%."""
+    steps = steps_text(message) if running and not fraction else None
+    if steps:
+        return Text(steps, "cyan")
     grid = Table.grid(padding=(0, 1))
     grid.add_row(ProgressBar(total=1.0, completed=fraction, width=width),
                  Text(f"{fraction * 100:3.0f}%"))
@@ -95,7 +101,8 @@ class JobsScreen(AreaScreen):
             message.truncate(60)
             cells = {"id": str(j.id), "type": j.type, "target": j.target,
                      "status": status_text(j.status, stalled=stalled), "devices": devices_cell(j),
-                     "progress": progress_cell(j.progress or 0.0),
+                     "progress": progress_cell(j.progress or 0.0, message=j.message,
+                                               running=j.status == "running"),
                      "elapsed": fmt_duration(elapsed(j.started, j.finished)),
                      "ETA": fmt_duration(eta(j.started, j.finished, j.status, j.progress)),
                      "message": message}

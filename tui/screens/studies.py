@@ -66,7 +66,7 @@ class StudiesScreen(StudyActions, AreaScreen):
         self.query_one("#studies-count", Label).update(
             f"{len(self.studies)} studies, {running} running  ·  enter open  n new from an"
             " experiment" if self.studies else
-            "No studies yet: n creates one from an experiment (search ranges, trials, pruner).")
+            "No studies yet: n creates one from an experiment (ranges, trials).")
         self.loaded = True
 
     def current_study(self) -> str | None:

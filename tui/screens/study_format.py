@@ -16,8 +16,9 @@ STATE_ICON = {"created": "○", "queued": "…", "running": "▶", "completed": 
               "cancelled": "■", "stopped": "■", "failed": "✗"}
 STATE_STYLE = {"running": "bold cyan", "completed": "green", "failed": "red",
                "cancelled": "yellow", "stopped": "yellow", "queued": "cyan"}
-TRIAL_ICON = {"running": "▶", "complete": "✓", "pruned": "✂", "failed": "✗"}
-TRIAL_STYLE = {"running": "bold cyan", "complete": "", "pruned": "dim", "failed": "dim red"}
+TRIAL_ICON = {"running": "▶", "complete": "✓", "pruned": "✂", "failed": "✗", "cancelled": "■"}
+TRIAL_STYLE = {"running": "bold cyan", "complete": "", "pruned": "dim", "failed": "dim red",
+               "cancelled": "dim yellow"}
 ACTIVE = ("queued", "running")
 
 
@@ -69,7 +70,8 @@ def progress_line(study: Any, trials: list) -> Text:
     current = min(study.n_trials, finished_count(study) + (1 if running else 0))
     text = Text.assemble((study.name, "bold"), "  ", state_text(study.status),
                          f"  trial {current}/{study.n_trials}")
-    for key in ("running", "pruned", "failed"):  # zero counts say nothing: left out
+    # zero counts say nothing: left out; a cancelled trial is none of the n_trials
+    for key in ("running", "pruned", "failed", "cancelled"):
         if c.get(key, 0) or (key == "running" and study.status in ACTIVE):
             text.append(f"  {c.get(key, 0)} {key}")
     text.append(f"  best {best_text(study)}")
