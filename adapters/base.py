@@ -372,5 +372,13 @@ class BaseAdapter(ABC):
         return cls.config_schema().parse_assignments(items)
 
     @classmethod
+    def objective_from_config(cls, config: Mapping[str, Any]) -> tuple[str, str | None] | None:
+        """The objective a config names, (metric key, "minimize" | "maximize" | None: from
+        the key's name), for an adapter whose metrics are the user's own (the script
+        adapter's config has ``objective`` and ``direction`` fields); None: the experiment's
+        objective comes from elsewhere (``default_objective``, or what the caller gives)."""
+        return None
+
+    @classmethod
     def supports(cls, capability: str) -> bool:
         return capability in cls.capabilities

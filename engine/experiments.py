@@ -62,8 +62,9 @@ class ExperimentsMixin:
                             direction: str | None = None) -> tuple[dict, str | None, str | None]:
         cls = get_adapter_class(adapter)
         validated = cls.validate_config(config or {})
-        if objective is None and cls.default_objective:
-            objective, default_dir = cls.default_objective
+        declared = cls.objective_from_config(validated) or cls.default_objective
+        if objective is None and declared:
+            objective, default_dir = declared
             direction = direction or default_dir
         if direction is not None and direction not in ("minimize", "maximize"):
             raise ConfigError({"direction": f"must be minimize or maximize, got {direction!r}"})
@@ -106,8 +107,12 @@ class ExperimentsMixin:
         gpus, gpu_mem_mb = check_request(exp.gpus if gpus is None else gpus,
                                          exp.gpu_mem_mb if gpu_mem_mb is None else gpu_mem_mb)
         new_cfg = exp.config if config is None else config
+        # a config that names the objective (the script adapter's) changes it; else it stays
+        named = config is not None and get_adapter_class(exp.adapter).objective_from_config(
+            config) is not None
         validated, objective, direction = self.validate_experiment(
-            exp.adapter, new_cfg, objective or exp.objective, direction or exp.direction)
+            exp.adapter, new_cfg, objective or (None if named else exp.objective),
+            direction or (None if named else exp.direction))
         new_name = (name or exp.name).strip()
         if not await self.store.run(data.update, exp.id, new_name, validated, objective,
                                     direction, list(exp.tags if tags is None else tags),

@@ -1,8 +1,10 @@
 """Built-in ``script`` adapter: a training job runs any user command.
 
 Config: ``command`` (a template such as ``python train.py --lr {lr}``), ``cwd``, ``timeout_s``,
-and one extra key for every ``{placeholder}`` the command uses (an extra key the command does
-not use is rejected as unknown). The command logs through labdeck's tracking API, or prints
+``objective`` and ``direction`` (the metric that ranks the experiment's runs, as the command
+logs it, and which way it improves; they become the experiment's objective, so the TUI's form
+sets it too), and one extra key for every ``{placeholder}`` the command uses (an extra key the
+command does not use is rejected as unknown). The command logs through labdeck's tracking API, or prints
 JSON-object lines with a ``step`` and numeric metrics, which are ingested; other output goes to
 the run's log.
 
@@ -62,8 +64,15 @@ _BASE_FIELDS = (
     Field("cwd", "str", "", "working directory (default: where the experiment was created)"),
     Field("timeout_s", "float", 0.0, "kill the command after this many seconds (0: never)",
           min=0.0),
+    Field("objective", "str", "", "the metric that ranks runs, as the command logs it"
+          " (e.g. val/loss); empty: none"),
+    # plain text, not a choices field: a study lists fields with choices as parameters
+    Field("direction", "str", "auto", "which way the objective improves: minimize, maximize"
+          " or auto (from its name: loss minimize, acc maximize)"),
 )
+_DIRECTIONS = ("auto", "minimize", "maximize")
 _RESERVED = {f.name for f in _BASE_FIELDS}
+_OBJECTIVE_KEYS = ("objective", "direction")
 
 
 def _template(command: str) -> list[tuple[str, str | None]]:
@@ -134,12 +143,29 @@ class ScriptAdapter(BaseAdapter):
                 errors[key] = f"must be a finite number, got {value!r}"
         for name in used - set(extra) - _RESERVED:
             errors[name] = "used by command but has no value"
+        direction = out.get("direction")
+        if isinstance(direction, str) and direction.strip().lower() not in _DIRECTIONS:
+            errors["direction"] = f"expected one of {', '.join(_DIRECTIONS)}, got {direction!r}"
         if errors:
             raise ConfigError(errors)
         if not out["cwd"]:
             out["cwd"] = os.getcwd()
+        if not out["objective"].strip():  # none named: the config says nothing about it
+            for key in _OBJECTIVE_KEYS:
+                out.pop(key)
+        else:
+            out["objective"] = out["objective"].strip()
+            out["direction"] = out["direction"].strip().lower()
         out.update(extra)
         return out
+
+    @classmethod
+    def objective_from_config(cls, config: Mapping[str, Any]) -> tuple[str, str | None] | None:
+        objective = config.get("objective")
+        if not isinstance(objective, str) or not objective.strip():
+            return None
+        direction = config.get("direction")
+        return objective.strip(), (direction if direction in ("minimize", "maximize") else None)
 
     @classmethod
     def parse_assignments(cls, items: Sequence[str]) -> dict[str, Any]:

@@ -176,3 +176,35 @@ async def test_a_study_job_toast_names_the_study_once(home, tmp_path):
                        timeout=90, what="the study job's toast")
         messages = [m for _, m in _toasts(app) if "lr-hunt" in m]
         assert messages == ["study lr-hunt completed"], _toasts(app)
+
+
+async def test_a_script_experiment_made_in_the_form_shows_its_best_objective(home, tmp_path):
+    """The script adapter's form has the objective and its direction: the experiment made
+    there ranks its runs, and the table shows the best value once a run logged it."""
+    from textual.widgets import Input
+
+    from tui.screens.experiment_form import AdapterPicker, ExperimentForm
+    from tui.screens.experiments import ExperimentsScreen
+
+    script = tmp_path / "counter.py"
+    script.write_text(textwrap.dedent(COUNTER))
+    app = LabdeckApp(home=home, scheduler=True, poll_s=0.2)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_for(pilot, lambda: app.ready and app.screen.loaded)
+        await pilot.press("n")
+        await wait_for(pilot, lambda: isinstance(app.screen, AdapterPicker))
+        await pilot.press("enter")  # the first adapter: script
+        await wait_for(pilot, lambda: isinstance(app.screen, ExperimentForm))
+        form = app.screen
+        form.query_one("#f-name", Input).value = "counted"
+        form.query_one("#f-command", Input).value = f"{PY} {script} {{steps}}"
+        form.query_one("#f-extra", Input).value = "steps=5"
+        form.query_one("#f-objective", Input).value = "loss"
+        assert form.query_one("#f-direction", Input).value == "auto"
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: isinstance(app.screen, ExperimentsScreen)
+                       and "counted" in [e.name for e in app.screen.experiments])
+        await pilot.press("r")
+        await wait_for(pilot, lambda: "loss ↓ 0.2" in row_cells(app, "experiments",
+                                                                 "counted")[5],
+                       timeout=60, what="the best objective in the table")
