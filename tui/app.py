@@ -162,8 +162,12 @@ class LabdeckApp(App):
     # ------------------------------------------------------------------ actions
 
     async def action_area(self, name: str) -> None:
+        """Open area ``name`` where it was left; its own key inside it goes back to its
+        first screen (E in run detail: the experiments list)."""
         if self.current_mode != name:
             await self.switch_mode(name)
+        elif len(self.screen_stack) > 1:
+            self.screen_stack[0].pop_until_active()
         await self._refresh_header()
 
     async def open_compare(self, refs: list[str | int]) -> None:

@@ -62,7 +62,8 @@ class StudyActions:
 
     @work(group="study-action", exit_on_error=False)
     async def action_promote(self) -> None:
-        """A new experiment from the best trial's params, opened ready to launch (r)."""
+        """A new experiment from the best trial's params, opened ready to launch (r) in the
+        Experiments area."""
         from .experiment_detail import ExperimentDetailScreen
 
         name = self._need_study()
@@ -70,4 +71,8 @@ class StudyActions:
             return
         exp = await self.engine.promote_best(name)  # type: ignore[attr-defined]
         self.notify(f"created experiment {exp.name} ({exp.origin}); r launches it")  # type: ignore[attr-defined]
-        await self.app.push_screen(ExperimentDetailScreen(exp.name))  # type: ignore[attr-defined]
+        # an experiment lives in the Experiments area: open it on that area's stack, so the
+        # header and esc agree with where it is (the Studies stack stays as it was)
+        app = self.app  # type: ignore[attr-defined]
+        await app.action_area("experiments")
+        await app.push_screen(ExperimentDetailScreen(exp.name))
