@@ -65,6 +65,12 @@ async def test_build_index_from_the_ui_and_watch_progress(trained, tmp_path):
                        timeout=60, what="build finished")
         await wait_for(pilot, lambda: any(s.startswith("index ready") for s in statuses),
                        what="ready announced")
+        # the job's end is one toast (the app's), the status line says what to do next
+        await wait_for(pilot, lambda: any("index_build" in str(n.message)
+                                          for n in app._notifications), what="the toast")
+        await pilot.pause(0.5)
+        toasts = [str(n.message) for n in app._notifications if "index" in str(n.message)]
+        assert len(toasts) == 1 and toasts[0].endswith("completed"), toasts
         building = [s for s in statuses if s.startswith("building index")]
         assert any("running" in s for s in building), building  # progress shown in place
         assert "completed" in building[-1] and max(seen) == 1.0

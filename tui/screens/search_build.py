@@ -61,8 +61,8 @@ class SearchJobs:
             self.build_job = None
             bar.display = False
         if job.status == "completed":
+            # the app's toast tells the job's end; this line says what to do next
             self._set_status("index ready: / to type a query, n for a sample")
-            self.notify(f"index of {src.label} › {src.checkpoint} is ready")
         else:
             self._set_status(f"index build {job.status}: {job.error or job.message}", error=True)
         self.reload()
