@@ -263,6 +263,19 @@ class HitDetail(ModalScreen[str | None]):
             keys = "m more like this · esc closes" if hit.image_path else "esc closes"
             yield Label(Text(keys, style="dim"), classes="field-help")
 
+    def on_mount(self) -> None:
+        self._fit()
+
+    def on_resize(self) -> None:
+        self._fit()
+
+    def _fit(self) -> None:
+        """The picture takes what the text and keys leave (it is square: cells are 1:2)."""
+        for img in self.query(".hit-image"):
+            rows = max(4, min(16, self.app.size.height - 15))
+            img.styles.height = rows
+            img.styles.width = rows * 2
+
     def action_more(self) -> None:
         if self.hit.image_path:
             self.dismiss("more")
