@@ -35,6 +35,15 @@ class FixedClock(clock.Clock):
 
 
 @pytest.fixture(autouse=True)
+def _steady_cursor(monkeypatch):
+    """A focused Input's cursor does not blink in tests: a snapshot taken mid-blink (forms open
+    with a field focused) would differ from run to run."""
+    from textual.widgets import Input
+
+    monkeypatch.setattr(Input, "_toggle_cursor", lambda self: None)
+
+
+@pytest.fixture(autouse=True)
 def _fresh_colours():
     colors.reset()
     yield

@@ -40,7 +40,7 @@ from .search_sources import AdapterSearch, cycle, default_source, load_sources, 
 
 OPTION_KEYS = ("keys [ and ]", "key h")  # what cycles the first and the second adapter option
 EMPTY = ("/ type a text query (enter searches) · n next sample query · o search by image\n"
-         "enter opens a result · r pick another checkpoint · keys [ and ] and h change the "
+         "enter opens a result · r pick another checkpoint · keys \\[ and ] and h change the "
          "search options · e evals")
 
 
