@@ -1,10 +1,23 @@
-"""Redraw time of a 1M-point metric: downsampled read (what the TUI does) vs raw points.
+"""Chart of a 10M-point metric: first draw, redraw and live redraw from the metric rollup.
 
-Seeds one run with 1,000,000 points of one key through engine.metric_writer.MetricWriter in a temp
-home, then times, in the same process: (a) the TUI path: ``engine.read_metric(max_points=...)``
-plus a plotext build at 120x30; (b) the baseline: read every point and plot them all.
+Seeds one run with ``--points`` points of one key in a temp home through the data layer
+(``engine.data.metrics.append``, the metric writer's own transaction: points and rollup
+buckets, 200,000 points a batch), then times, in the same process, what the run detail
+screen does for a chart ``--width`` columns wide (``read_metric(max_points=2 x width)`` plus a
+plotext build):
 
-    .venv/bin/python bench/chart_redraw.py [--points 1000000] [--repeat 3]
+- first draw: a fresh Engine session, nothing cached (the first of them is the coldest;
+  numpy is imported beforehand, as the TUI imports it at start-up);
+- redraw: the same chart again, no new points (one cursor probe);
+- live redraw: 1,000 new points stored by a MetricWriter before each redraw;
+- zoomed first draw: the last 1 % of the steps.
+
+Baselines in the same run: reading one screen's worth of raw points (2 x width rows by
+cursor, what the cheapest possible chart reads) and drawing them; and reading the whole
+series (what the first draw cost before the rollup: every point into the engine's cache;
+``--no-whole`` skips it).
+
+    .venv/bin/python bench/chart_redraw.py [--points 10000000] [--width 120] [--repeat 5]
 """
 
 from __future__ import annotations
@@ -23,68 +36,129 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from textual_plotext.plot import Plot  # noqa: E402
 
 from engine.api import Engine  # noqa: E402
+from engine.data import metrics as data  # noqa: E402
 from engine.data.experiments import get_or_create as get_or_create_experiment  # noqa: E402
 from engine.data.runs import insert_run  # noqa: E402
 from engine.metric_writer import MetricWriter  # noqa: E402
 from engine.schema import connect_sync, write_tx  # noqa: E402
+from engine.series import SeriesViews  # noqa: E402, F401 - numpy, as the TUI has it at start-up
+
+KEY = "train/loss"
+
+
+def curve(s: int, n: int) -> float:
+    return 2 * math.exp(-s / n * 5) + 0.1 * math.sin(s / 97)
 
 
 def seed(home: Path, n: int) -> int:
     conn = connect_sync(home / "labdeck.db")
     exp = get_or_create_experiment(conn, "bench", "script", {})
     with write_tx(conn):
-        run_id, _ = insert_run(conn, exp, {}, "completed", "bench")
-    writer = MetricWriter(conn, run_id, max_buffer=200_000)
-    batch = 100_000
+        run_id, _ = insert_run(conn, exp, {}, "running", "bench")
+    known: dict[str, int] = {}
+    heads: dict = {}
+    wall = time.time() - n / 1000
+    batch = 200_000
     for start in range(0, n, batch):
-        writer.log_many(("train/loss", s, 2 * math.exp(-s / n * 5) + 0.1 * math.sin(s / 97))
-                        for s in range(start, min(n, start + batch)))
-        writer.flush()
-    writer.close()
+        buf = [({KEY: curve(s, n)}, s, wall + s / 1000, None)
+               for s in range(start, min(n, start + batch))]
+        _, new_keys, new_heads = data.append(conn, run_id, known, buf, heads)
+        known.update(new_keys)
+        heads.update(new_heads)
     conn.close()
     return run_id
 
 
-def draw(xs: list[float], ys: list[float], width: int = 120, height: int = 30) -> str:
-    plot = Plot()
-    plt = plot  # the same wrapper PlotextPlot uses
+def draw(xs: list[float], ys: list[float], width: int, height: int = 30) -> str:
+    plt = Plot()  # the same wrapper PlotextPlot uses
     plt.clear_figure()
     plt.plotsize(width, height)
     plt.plot(xs, ys, marker="braille")
     return plt.build()
 
 
+async def chart(engine: Engine, run_id: int, width: int, **kw) -> tuple[float, int]:
+    t = time.perf_counter()
+    pts = await engine.read_metric(run_id, KEY, max_points=2 * width, **kw)
+    draw(pts.x, pts.y, width)
+    return time.perf_counter() - t, len(pts.x)
+
+
+def ms(seconds: float) -> str:
+    return f"{seconds * 1000:8.1f} ms"
+
+
 async def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--points", type=int, default=1_000_000)
-    ap.add_argument("--repeat", type=int, default=4)
-    ap.add_argument("--max-points", type=int, default=400)
+    ap.add_argument("--points", type=int, default=10_000_000)
+    ap.add_argument("--width", type=int, default=120)
+    ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--no-whole", action="store_true")
     args = ap.parse_args()
+    n, width, repeat = args.points, args.width, args.repeat
     with tempfile.TemporaryDirectory() as tmp:
         home = Path(tmp)
         t = time.perf_counter()
-        async with Engine.session(home):
-            pass  # creates the schema
-        run_id = await asyncio.to_thread(seed, home, args.points)
-        print(f"seeded {args.points:,} points in {time.perf_counter() - t:.1f} s")
+        run_id = await asyncio.to_thread(seed, home, n)
+        size = (home / "labdeck.db").stat().st_size
+        print(f"seeded {n:,} points through engine.data.metrics.append in"
+              f" {time.perf_counter() - t:.1f} s ({size / 2**20:,.0f} MiB)")
+
+        firsts, zooms = [], []
+        for _ in range(repeat):  # each a fresh session: nothing cached
+            async with Engine.session(home) as engine:
+                dt, drawn = await chart(engine, run_id, width)
+                firsts.append(dt)
+            async with Engine.session(home) as engine:
+                zooms.append((await chart(engine, run_id, width, last_n_steps=n // 100))[0])
+
+        writer = MetricWriter(connect_sync(home / "labdeck.db"), run_id, flush_every_s=3600)
+        redraws, lives = [], []
         async with Engine.session(home) as engine:
-            down, raw = [], []
-            for _ in range(args.repeat):
+            await chart(engine, run_id, width)
+            for _ in range(repeat):
+                redraws.append((await chart(engine, run_id, width))[0])
+            step = n
+            for _ in range(repeat):
+                writer.log_many((KEY, s, curve(s, n)) for s in range(step, step + 1000))
+                writer.flush()
+                step += 1000
+                lives.append((await chart(engine, run_id, width))[0])
+            kid = await engine.store.run(data.key_id, run_id, KEY)
+            screens = []
+            for _ in range(repeat):
                 t = time.perf_counter()
-                pts = await engine.read_metric(run_id, "train/loss", max_points=args.max_points)
-                draw(pts.x, pts.y)
-                down.append(time.perf_counter() - t)
-            for _ in range(max(1, args.repeat - 1)):
+                rows = await engine.store.run(data.key_points_after, kid, 0, 2 * width)
+                draw([float(r[1]) for r in rows], [r[2] for r in rows], width)
+                screens.append(time.perf_counter() - t)
+            whole = None
+            if not args.no_whole:
                 t = time.perf_counter()
-                rows = await engine.all_metrics(run_id, "train/loss")
-                draw([float(r[0]) for r in rows], [r[1] for r in rows])
-                raw.append(time.perf_counter() - t)
-        d, r = statistics.median(down[1:] or down), statistics.median(raw)
-        print(f"downsampled, first draw (series loaded into the cache): {down[0] * 1000:.0f} ms")
-        print(f"downsampled, redraw (read_metric max_points={args.max_points}, {len(pts.x)} drawn):"
-              f" {d * 1000:.0f} ms")
-        print(f"baseline raw ({len(rows):,} points read and drawn): {r * 1000:.0f} ms")
-        print(f"ratio raw / downsampled: {r / d:.1f}x")
+                after, read = 0, 0
+                while True:
+                    rows = await engine.store.run(data.key_points_after, kid, after, 500_000)
+                    read += len(rows)
+                    if len(rows) < 500_000:
+                        break
+                    after = rows[-1][0]
+                whole = time.perf_counter() - t
+        writer.close()
+
+    first, redraw, live = statistics.median(firsts), statistics.median(redraws), \
+        statistics.median(lives)
+    zoom, screen = statistics.median(zooms), statistics.median(screens)
+    print(f"chart {width} columns, max_points={2 * width} ({drawn} drawn); medians of {repeat}")
+    print(f"first draw (fresh session, rollup read): {ms(first)}   (coldest {ms(firsts[0])})")
+    print(f"redraw, no new points:                    {ms(redraw)}")
+    print(f"live redraw, 1,000 new points each:       {ms(live)}")
+    print(f"zoomed first draw (last 1 % of steps):    {ms(zoom)}")
+    print(f"baseline: one screen of raw points ({2 * width} rows) read and drawn: {ms(screen)}")
+    print(f"ratio first draw / one screen of raw points: {first / screen:6.2f}x")
+    print(f"ratio redraw / one screen of raw points:     {redraw / screen:6.2f}x")
+    if whole is not None:
+        print(f"baseline: the whole series read ({read:,} points, what a first draw read"
+              f" before the rollup): {whole:.2f} s -> {whole / first:,.0f}x the first draw")
+    print(f"target: first draw < 150 ms {'met' if first < 0.150 else 'MISSED'}")
 
 
 if __name__ == "__main__":

@@ -8,6 +8,10 @@ A point that ``log`` accepted is kept until it is stored: a failed write (a full
 locked database) rolls back with its new metric keys, the points go back to the buffer and
 the thread retries with a growing pause, reporting the failure once on stderr and once more
 when writes succeed again. Values are floats; NaN is stored as NULL, +-inf as themselves.
+
+Each batch also updates its keys' rollup buckets (engine/metric_rollup.py) in the same
+transaction; the writer keeps each key's open buckets between batches, and reads them again
+when another writer has added points to the key meanwhile.
 """
 
 from __future__ import annotations
@@ -20,9 +24,9 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from .data import metrics as data
+from .metric_rollup import STEP_MAX, STEP_MIN, Heads
 
 MAX_KEY_LENGTH = 256
-STEP_MIN, STEP_MAX = -(2**63), 2**63 - 1  # SQLite INTEGER
 MAX_RETRY_PAUSE_S = 5.0
 
 
@@ -83,6 +87,7 @@ class MetricWriter:
     def _target(self, run_id: int) -> None:
         self.run_id = run_id
         self._key_ids: dict[str, int] = data.key_ids(self.conn, run_id)
+        self._heads: dict[int, Heads] = {}  # key id -> its rollup's open buckets
         self._step = data.last_step(self.conn, run_id)
         self.epoch: float | None = None
 
@@ -201,8 +206,10 @@ class MetricWriter:
                 raise
 
     def _write(self, buf: list) -> int:
-        stored, new_keys = data.append(self.conn, self.run_id, self._key_ids, buf)
+        stored, new_keys, heads = data.append(self.conn, self.run_id, self._key_ids, buf,
+                                              self._heads)
         self._key_ids.update(new_keys)  # committed: cache them now
+        self._heads.update(heads)
         return stored
 
     def _report(self, exc: BaseException) -> None:

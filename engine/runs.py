@@ -30,8 +30,6 @@ from .registry import get_adapter_class
 from .settings import Settings
 from .store import Store
 
-_SERIES_BATCH = 500_000  # points per read when a cached series catches up
-
 
 def _shown(run: Run, settings: Settings, gone: dict[tuple[str, int], tuple[str, str]]) -> Run:
     """The run as a read shows it: one whose process was found gone ends (even where the
@@ -201,26 +199,17 @@ class RunsMixin:
         """At most ``max_points`` points of one key. Beyond that, the min and max of each
         bucket are kept (extremes survive). NaN points are left out of chart data (the
         summary counts them). x is step, epoch or wall (seconds since the first point).
-        Series are cached in memory and extended from the metric cursor, so redrawing a live
-        million-point metric reads only the new rows."""
+        Read from the key's rollup (engine/series.py): a few hundred rows however long the
+        series, and a live chart's redraw reads only the new rows."""
         if x not in ("step", "epoch", "wall"):
             raise ValueError(f"x must be step, epoch or wall, got {x!r}")
         kid = await self.store.run(metrics_data.key_id, run_id, key)
         if kid is None:
             return MetricPoints(key=key, x=[], y=[])
-        from .series import Series
+        from .series import SeriesViews
 
-        cache = self.__dict__.setdefault("_series", {})
-        series = cache.get(kid)
-        if series is None:
-            series = cache[kid] = Series()
-        while True:
-            rows = await self.store.run(metrics_data.key_points_after, kid, series.last_id,
-                                        _SERIES_BATCH)
-            series.extend(rows)
-            if len(rows) < _SERIES_BATCH:
-                break
-        xs, ys, total, down = series.points(max_points, x, last_n_steps)
+        views = self.__dict__.setdefault("_series_views", SeriesViews())
+        xs, ys, total, down = await views.points(self.store, kid, max_points, x, last_n_steps)
         return MetricPoints(key=key, x=xs, y=ys, total=total, downsampled=down)
 
     async def all_metrics(self, run_id: int, key: str) -> list[tuple[int, float]]:
@@ -233,7 +222,7 @@ class RunsMixin:
     async def _summary(self, run: Run) -> dict[str, dict[str, Any]]:
         if run.summary is not None:
             return run.summary
-        # apart: summarising a long run reads all its points, and must not hold up the
+        # apart: a run of many keys walks each key's rollup, and must not hold up the
         # engine's other reads
         return await self.store.run_apart(metrics_data.summarize_run, run.id)
 

@@ -9,6 +9,29 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
+# Migration 8's backfill, written out for the sizes engine/metric_rollup.py had then (64
+# points a level-0 bucket, 4 buckets of a level in one above, levels 0-11); a key has level L
+# when level L-1 has more than one bucket. A sum that is NaN (inf - inf) is NULL, as NaN is.
+_ROLLUP_BACKFILL = """
+    INSERT INTO metric_rollup SELECT key_id, 0, ord / 64 AS idx, COUNT(*), SUM(value IS NULL),
+        MIN(value), MAX(value), SUM(value), MIN(step), MAX(step), MIN(wall), MAX(wall),
+        MIN(epoch), MAX(epoch), MIN(id), MAX(id)
+    FROM (SELECT key_id, id, step, value, wall, epoch,
+                 ROW_NUMBER() OVER (PARTITION BY key_id ORDER BY id) - 1 AS ord FROM metrics)
+    GROUP BY key_id, idx;
+""" + "".join(f"""
+    INSERT INTO metric_rollup SELECT key_id, {level}, idx / 4 AS up, SUM(n), SUM(nans),
+        MIN(vmin), MAX(vmax),
+        CASE WHEN SUM(vsum IS NULL AND n > nans) THEN NULL ELSE SUM(vsum) END,
+        MIN(step_lo), MAX(step_hi), MIN(wall_lo), MAX(wall_hi), MIN(epoch_lo), MAX(epoch_hi),
+        MIN(id_lo), MAX(id_hi)
+    FROM metric_rollup
+    WHERE level = {level - 1} AND key_id IN (
+        SELECT k.id FROM metric_keys k WHERE EXISTS (SELECT 1 FROM metric_rollup s
+            WHERE s.key_id = k.id AND s.level = {level - 1} AND s.idx = 1))
+    GROUP BY key_id, up;
+""" for level in range(1, 12))
+
 MIGRATIONS: list[str] = [
     # 1: core tables
     """
@@ -217,6 +240,30 @@ MIGRATIONS: list[str] = [
     CREATE INDEX jobs_run ON jobs(run_id, type);
     CREATE INDEX experiments_updated ON experiments(updated);
     """,
+    # 8: metric rollups (issue 14, engine/metric_rollup.py): a chart of a 10M-point metric
+    # reads a few hundred buckets, not the points. The metric writer keeps them in the
+    # transaction that stores the points; this backfills the points stored before.
+    """
+    CREATE TABLE metric_rollup (
+        key_id INTEGER NOT NULL REFERENCES metric_keys(id) ON DELETE CASCADE,
+        level INTEGER NOT NULL,
+        idx INTEGER NOT NULL,
+        n INTEGER NOT NULL,
+        nans INTEGER NOT NULL,
+        vmin REAL,
+        vmax REAL,
+        vsum REAL,
+        step_lo INTEGER NOT NULL,
+        step_hi INTEGER NOT NULL,
+        wall_lo REAL NOT NULL,
+        wall_hi REAL NOT NULL,
+        epoch_lo REAL,
+        epoch_hi REAL,
+        id_lo INTEGER NOT NULL,
+        id_hi INTEGER NOT NULL,
+        PRIMARY KEY (key_id, level, idx)
+    ) WITHOUT ROWID;
+    """ + _ROLLUP_BACKFILL,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
