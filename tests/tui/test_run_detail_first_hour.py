@@ -116,3 +116,27 @@ async def test_a_chart_title_is_drawn_whatever_its_width(seeded):
             lines = chart_lines(chart)
             assert lines[0].strip().startswith("val/loss"), lines[:2]
             assert any("⠉" in line or "⣀" in line for line in lines)  # and the curve
+
+
+def test_tick_list_reads_ticked_and_unticked_without_colour() -> None:
+    """Item 8 in run detail's metric list, the metric picker and the evals list: `[x]` and
+    `[ ]`, not Textual's `▐X▌` for both."""
+    from textual.app import App
+
+    from tui.widgets.tick_list import TickList
+
+    class One(App):
+        def compose(self):
+            yield TickList[str](("loss", "loss", True), ("lr", "lr", False))
+
+    async def go() -> list[str]:
+        app = One()
+        async with app.run_test(size=(30, 5)) as pilot:
+            await pilot.pause()
+            lst = app.query_one(TickList)
+            return [lst.render_line(y).text for y in range(2)]
+
+    import asyncio
+
+    rows = asyncio.run(go())
+    assert rows[0].startswith("[x] loss") and rows[1].startswith("[ ] lr"), rows

@@ -13,6 +13,8 @@ from textual.widgets.selection_list import Selection
 
 from engine.compare import natural_key
 
+from ..widgets.tick_list import TickList
+
 MAX_CHARTS = 6
 
 
@@ -55,7 +57,7 @@ class MetricPicker(ModalScreen[list[str] | None]):
             last_prefix = prefix
         with Vertical(classes="dialog metric-picker"):
             yield Label(f"Charted metrics (up to {MAX_CHARTS}): space toggles, ctrl+s applies")
-            yield SelectionList[str](*options, id="metric-list")
+            yield TickList[str](*options, id="metric-list")
             with Horizontal(classes="buttons"):
                 yield Button("Apply (ctrl+s)", variant="primary", id="apply")
                 yield Button("Cancel", id="cancel")

@@ -35,6 +35,7 @@ from ..keymap import tab_keys
 from ..run_status import shown_status, stalled_label, status_text
 from ..widgets.header import LabdeckHeader
 from ..widgets.metric_chart import MetricChart, Series
+from ..widgets.tick_list import TickList
 from .base import AreaScreen, cursor_key, follow_tail
 from .confirm import ConfirmModal
 
@@ -127,7 +128,7 @@ class RunDetailScreen(AreaScreen):
         yield LabdeckHeader(self.AREA)
         yield Label("", id="run-status", classes="title")
         with Horizontal(id="run-top"):
-            yield SelectionList[str](id="metrics")
+            yield TickList[str](id="metrics")
             yield Vertical(id="charts")
         with TabbedContent(id="run-tabs"):
             with TabPane("1 summary", id="tab-summary"):

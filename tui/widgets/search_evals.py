@@ -14,6 +14,7 @@ from textual.widgets.selection_list import Selection
 
 from ..clock import fmt_age
 from .result_view import ResultView
+from .tick_list import TickList
 
 
 def eval_label(rec: Any) -> str:
@@ -50,7 +51,7 @@ class EvalsPane(Vertical):
         self._shown: tuple = ()
 
     def compose(self) -> ComposeResult:
-        yield SelectionList[int](id="eval-list")
+        yield TickList[int](id="eval-list")
         yield Label("no eval results yet: v evaluates the selected checkpoint",
                     classes="pane-title", id="eval-title")
         yield Vertical(id="eval-compare")
