@@ -77,15 +77,23 @@ def draw(xs: list[float], ys: list[float], width: int, height: int = 30) -> str:
     return plt.build()
 
 
-async def chart(engine: Engine, run_id: int, width: int, **kw) -> tuple[float, int]:
+async def chart(engine: Engine, run_id: int, width: int, **kw) -> tuple[float, float, int]:
+    """(seconds for the read and the draw, of which the read, points drawn)."""
     t = time.perf_counter()
     pts = await engine.read_metric(run_id, KEY, max_points=2 * width, **kw)
+    read = time.perf_counter() - t
     draw(pts.x, pts.y, width)
-    return time.perf_counter() - t, len(pts.x)
+    return time.perf_counter() - t, read, len(pts.x)
 
 
 def ms(seconds: float) -> str:
     return f"{seconds * 1000:8.1f} ms"
+
+
+def line(what: str, times: list[tuple[float, float]]) -> str:
+    total = statistics.median(t for t, _ in times)
+    read = statistics.median(r for _, r in times)
+    return f"{what:42s}{ms(total)}  (read {ms(read).strip()})"
 
 
 async def main() -> None:
@@ -107,30 +115,31 @@ async def main() -> None:
         firsts, zooms = [], []
         for _ in range(repeat):  # each a fresh session: nothing cached
             async with Engine.session(home) as engine:
-                dt, drawn = await chart(engine, run_id, width)
-                firsts.append(dt)
+                total, read, drawn = await chart(engine, run_id, width)
+                firsts.append((total, read))
             async with Engine.session(home) as engine:
-                zooms.append((await chart(engine, run_id, width, last_n_steps=n // 100))[0])
+                zooms.append((await chart(engine, run_id, width, last_n_steps=n // 100))[:2])
 
         writer = MetricWriter(connect_sync(home / "labdeck.db"), run_id, flush_every_s=3600)
         redraws, lives = [], []
         async with Engine.session(home) as engine:
             await chart(engine, run_id, width)
             for _ in range(repeat):
-                redraws.append((await chart(engine, run_id, width))[0])
+                redraws.append((await chart(engine, run_id, width))[:2])
             step = n
             for _ in range(repeat):
                 writer.log_many((KEY, s, curve(s, n)) for s in range(step, step + 1000))
                 writer.flush()
                 step += 1000
-                lives.append((await chart(engine, run_id, width))[0])
+                lives.append((await chart(engine, run_id, width))[:2])
             kid = await engine.store.run(data.key_id, run_id, KEY)
             screens = []
             for _ in range(repeat):
                 t = time.perf_counter()
                 rows = await engine.store.run(data.key_points_after, kid, 0, 2 * width)
+                read = time.perf_counter() - t
                 draw([float(r[1]) for r in rows], [r[2] for r in rows], width)
-                screens.append(time.perf_counter() - t)
+                screens.append((time.perf_counter() - t, read))
             whole = None
             if not args.no_whole:
                 t = time.perf_counter()
@@ -144,17 +153,24 @@ async def main() -> None:
                 whole = time.perf_counter() - t
         writer.close()
 
-    first, redraw, live = statistics.median(firsts), statistics.median(redraws), \
-        statistics.median(lives)
-    zoom, screen = statistics.median(zooms), statistics.median(screens)
-    print(f"chart {width} columns, max_points={2 * width} ({drawn} drawn); medians of {repeat}")
-    print(f"first draw (fresh session, rollup read): {ms(first)}   (coldest {ms(firsts[0])})")
-    print(f"redraw, no new points:                    {ms(redraw)}")
-    print(f"live redraw, 1,000 new points each:       {ms(live)}")
-    print(f"zoomed first draw (last 1 % of steps):    {ms(zoom)}")
-    print(f"baseline: one screen of raw points ({2 * width} rows) read and drawn: {ms(screen)}")
-    print(f"ratio first draw / one screen of raw points: {first / screen:6.2f}x")
-    print(f"ratio redraw / one screen of raw points:     {redraw / screen:6.2f}x")
+    first = statistics.median(t for t, _ in firsts)
+    redraw = statistics.median(t for t, _ in redraws)
+    screen = statistics.median(t for t, _ in screens)
+    print(f"chart {width} columns, max_points={2 * width} ({drawn} drawn); read = read_metric,"
+          f" the rest is plotext; medians of {repeat}")
+    print(line("first draw (fresh session, rollup read):", firsts)
+          + f"  coldest {ms(firsts[0][0]).strip()}")
+    print(line("redraw, no new points:", redraws))
+    print(line("live redraw, 1,000 new points each:", lives))
+    print(line("zoomed first draw (last 1 % of steps):", zooms))
+    print(line(f"baseline: one screen of raw points ({2 * width} rows):", screens))
+    first_read = statistics.median(r for _, r in firsts)
+    redraw_read = statistics.median(r for _, r in redraws)
+    screen_read = statistics.median(r for _, r in screens)
+    print(f"ratio first draw / one screen of raw points: {first / screen:6.2f}x"
+          f" (read only {first_read / screen_read:.2f}x)")
+    print(f"ratio redraw / one screen of raw points:     {redraw / screen:6.2f}x"
+          f" (read only {redraw_read / screen_read:.2f}x)")
     if whole is not None:
         print(f"baseline: the whole series read ({read:,} points, what a first draw read"
               f" before the rollup): {whole:.2f} s -> {whole / first:,.0f}x the first draw")

@@ -48,12 +48,16 @@ class TrackedRun:
         self._finished = False
         self._marked_failed = False  # by a finish() that could not store the points
         self._lock = threading.Lock()
+        self._allowed: set = set()  # keys already checked: a loop logs the same ones each step
 
     def log(self, metrics: Mapping[str, float], step: int | None = None,
             epoch: float | None = None) -> None:
         if self._finished:
             raise RuntimeError(f"run {self.id} is finished")
-        refuse_system_keys(metrics)  # sys/ is labdeck's own (engine/system_metrics.py)
+        if not self._allowed.issuperset(metrics):
+            refuse_system_keys(metrics)  # sys/ is labdeck's own (engine/system_metrics.py)
+            if len(self._allowed) < 10_000:
+                self._allowed.update(metrics)
         self._writer.log(metrics, step=step, epoch=epoch)
 
     def flush(self) -> None:
