@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .data import metric_rollup as rollup_data
 from .data import metrics as data
 from .metric_rollup import Bucket, bucket_size, fold, top_level
 from .store import Store
@@ -35,7 +36,7 @@ _RAW_X = {"step": 1, "wall": 3, "epoch": 4}  # columns of a point row (id, step,
 
 @dataclass
 class View:
-    read: data.SeriesRead
+    read: rollup_data.SeriesRead
     want: int  # buckets (point pairs) the chart draws
     raw_limit: int
     last_n: int | None
@@ -140,16 +141,19 @@ class SeriesViews:
 
     async def points(self, store: Store, key_id: int, max_points: int, x: str,
                      last_n: int | None) -> tuple[list[float], list[float], int, bool]:
+        last_n = last_n or None  # 0: no zoom
         want = max(1, max_points // 2)
         raw_limit = RAW_FACTOR * max(1, max_points)
         which = (key_id, max_points, last_n)
         view = self._views.get(which)
         if view is not None:
-            rows = await store.run(data.key_points_after, key_id, view.read.cursor, LIVE_BATCH)
+            limit = LIVE_BATCH if last_n is None else 1  # a zoom only asks: anything new?
+            rows = await store.run(data.key_points_after, key_id, view.read.cursor, limit)
             if len(rows) == LIVE_BATCH or not view.append(rows):
                 view = None
         if view is None:
-            read = await store.run(data.read_series, key_id, want, raw_limit, None, None, last_n)
+            read = await store.run(rollup_data.read_series, key_id, want, raw_limit, None, None,
+                                   last_n)
             view = View(read, want, raw_limit, last_n)
         self._views[which] = view
         self._views.move_to_end(which)

@@ -18,6 +18,7 @@ import pytest
 from helpers import ROOT
 
 from engine.api import Engine
+from engine.data import metric_rollup as rollup_data
 from engine.data import metrics as data
 from engine.data.experiments import get_or_create as get_or_create_experiment
 from engine.data.runs import insert_run
@@ -82,7 +83,7 @@ def check_rollup(db) -> int:
         for kid in keys:
             points = conn.execute("SELECT id, step, value, wall, epoch FROM metrics"
                                   " WHERE key_id=? ORDER BY id", (kid,)).fetchall()
-            stored = {(r[0], r[1]): data._bucket(r[2:]) for r in conn.execute(
+            stored = {(r[0], r[1]): rollup_data._bucket(r[2:]) for r in conn.execute(
                 "SELECT level, idx, n, nans, vmin, vmax, vsum, step_lo, step_hi, wall_lo,"
                 " wall_hi, epoch_lo, epoch_hi, id_lo, id_hi FROM metric_rollup"
                 " WHERE key_id=?", (kid,))}
@@ -316,7 +317,8 @@ def _seed(home, n: int, key: str = "loss") -> tuple[sqlite3.Connection, int, Met
     conn, run_id = _run(home)
     w = MetricWriter(conn, run_id, flush_every_s=3600, max_buffer=10**9)
     for start in range(0, n, 100_000):
-        w.log_many((key, s, math.sin(s / 5000) + s / n) for s in range(start, min(n, start + 100_000)))
+        w.log_many((key, s, math.sin(s / 5000) + s / n)
+                   for s in range(start, min(n, start + 100_000)))
         w.flush()
     return conn, run_id, w
 
@@ -342,7 +344,8 @@ def test_a_chart_read_fetches_o_columns_rows_however_long_the_series(home):
     kid = data.key_id(conn, run_id, "loss")
     columns = 120
     want, raw_limit = columns, RAW_FACTOR * 2 * columns  # read_metric, 2 points a column
-    work_long, full = _vm_steps(conn, lambda: data.read_series(conn, kid, want, raw_limit))
+    work_long, full = _vm_steps(
+        conn, lambda: rollup_data.read_series(conn, kid, want, raw_limit))
     assert full.level is not None and want <= len(full.buckets) <= 4 * want + 2
     assert full.fetched <= 8 * want
     assert sum(b.n for b in full.buckets) == full.count == 400_000
@@ -350,14 +353,14 @@ def test_a_chart_read_fetches_o_columns_rows_however_long_the_series(home):
     work_all, _ = _vm_steps(conn, lambda: data.key_points_after(conn, kid, 0, 10**9))
     assert work_long * 50 < work_all
     # a zoomed range reads only that range, at a finer level
-    zoom = data.read_series(conn, kid, want, raw_limit, lo=100_000, hi=150_000)
+    zoom = rollup_data.read_series(conn, kid, want, raw_limit, lo=100_000, hi=150_000)
     assert zoom.level is not None and zoom.level < full.level and zoom.fetched <= 8 * want
     assert all(b.step_hi >= 100_000 and b.step_lo <= 150_000 for b in zoom.buckets)
     # a small range: the points themselves, no more than the limit
-    small = data.read_series(conn, kid, want, raw_limit, lo=200_000, hi=200_999)
+    small = rollup_data.read_series(conn, kid, want, raw_limit, lo=200_000, hi=200_999)
     assert small.level is None and len(small.points) == 1000
     assert small.fetched <= 1000 + 8 * want  # the points in range, not the buckets around
-    last = data.read_series(conn, kid, want, raw_limit, last_n=500)
+    last = rollup_data.read_series(conn, kid, want, raw_limit, last_n=500)
     assert [p[1] for p in last.points] == list(range(399_500, 400_000))
     w.close()
 
@@ -365,10 +368,10 @@ def test_a_chart_read_fetches_o_columns_rows_however_long_the_series(home):
 def test_a_chart_read_does_not_grow_with_the_series(home):
     conn, run_id, w = _seed(home, 50_000)
     kid = data.key_id(conn, run_id, "loss")
-    short, _ = _vm_steps(conn, lambda: data.read_series(conn, kid, 100, 6400))
+    short, _ = _vm_steps(conn, lambda: rollup_data.read_series(conn, kid, 100, 6400))
     w.log_many(("loss", s, float(s)) for s in range(50_000, 800_000))
     w.close()
-    long_, read = _vm_steps(conn, lambda: data.read_series(conn, kid, 100, 6400))
+    long_, read = _vm_steps(conn, lambda: rollup_data.read_series(conn, kid, 100, 6400))
     assert read.count == 800_000
     assert long_ < 3 * short + 20  # 16x the points, about the same work
 
@@ -403,10 +406,14 @@ async def test_a_live_chart_appends_new_points_to_its_view(home):
             w.flush()
             step += batch
             live = await engine.read_metric(run_id, "loss", max_points=400)
+            zoom = await engine.read_metric(run_id, "loss", max_points=400, last_n_steps=9000)
             async with Engine.session(home) as fresh_engine:
                 fresh = await fresh_engine.read_metric(run_id, "loss", max_points=400)
+                fresh_zoom = await fresh_engine.read_metric(run_id, "loss", max_points=400,
+                                                            last_n_steps=9000)
             assert live.total == step
             assert (live.x, live.y) == (fresh.x, fresh.y)
+            assert (zoom.x, zoom.y) == (fresh_zoom.x, fresh_zoom.y) and max(zoom.x) == step - 1
     w.close()
     assert check_rollup(home / "labdeck.db") == 1
 

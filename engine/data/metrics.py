@@ -1,7 +1,6 @@
-"""SQL on the metric tables (``metric_keys``, ``metrics``, ``metric_seq``, ``metric_rollup``):
-appending a writer's batches with their rollup buckets, reading points (incremental from a
-cursor, one key, all of a key), a chart's series (rollup buckets, the points only for a short
-range) and a run's per-key summary.
+"""SQL on the metric tables (``metric_keys``, ``metrics``, ``metric_seq``): appending a writer's
+batches (with their rollup buckets, engine/data/metric_rollup.py), reading points (incremental
+from a cursor, one key, all of a key) and a run's per-key summary.
 
 Storage encoding lives here too: NaN is stored as NULL (SQLite would store it so anyway) and
 read back as NaN; point ids come from ``metric_seq``, so they grow in commit order and serve as
@@ -19,31 +18,17 @@ the job: they neither count as its activity, nor move the run's step, nor enter 
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 from itertools import chain, repeat
 from operator import itemgetter
 from typing import Any
 
 from ..directions import SYSTEM_PREFIX, direction_for, is_system_key
-from ..metric_rollup import (
-    EMPTY,
-    FANOUT_BITS,
-    MAX_LEVEL,
-    STEP_MAX,
-    STEP_MIN,
-    Bucket,
-    Columns,
-    Heads,
-    bucket_size,
-    finite_sum,
-    fold,
-    overlaps,
-    read_sum,
-)
+from ..metric_rollup import Columns, Heads
 from ..models import MetricBatch
 from ..records import decode_value
 from ..schema import write_tx
+from .metric_rollup import TOP_BUCKETS, key_stats, roll_up
 from .rows import fetch_all, fetch_one, scalar
 
 # one point as a writer buffers it: ({key: value}, step, wall time, epoch)
@@ -53,12 +38,6 @@ Buffered = tuple[dict[str, float], int, float, "float | None"]
 # prefix is; LIKE would not be) or not
 _SYSTEM = f"substr(k.key, 1, {len(SYSTEM_PREFIX)}) = '{SYSTEM_PREFIX}'"
 _NOT_SYSTEM = f"substr(k.key, 1, {len(SYSTEM_PREFIX)}) <> '{SYSTEM_PREFIX}'"
-
-
-# the top-level rollup buckets of each metric key ``k`` (one per key unless it is huge): the
-# key's extremes without reading its points
-_TOP_BUCKETS = ("FROM metric_keys k JOIN metric_rollup s ON s.key_id=k.id AND s.level="
-                "(SELECT MAX(level) FROM metric_rollup WHERE key_id=k.id)")
 
 
 def last_output_sql(run_id: str, *times: str) -> str:
@@ -85,7 +64,7 @@ def last_step(conn: sqlite3.Connection, run_id: int, system: bool = False) -> in
     """The run's highest step so far; -1 before its first point. Its own metrics' steps, or
     with ``system`` its ``sys/`` samples' (their steps count samples, not training)."""
     which = _SYSTEM if system else _NOT_SYSTEM
-    return int(scalar(conn, f"SELECT COALESCE(MAX(s.step_hi), -1) {_TOP_BUCKETS}"
+    return int(scalar(conn, f"SELECT COALESCE(MAX(s.step_hi), -1) {TOP_BUCKETS}"
                             f" WHERE k.run_id=? AND {which}", (run_id,)))
 
 
@@ -120,7 +99,7 @@ def append(conn: sqlite3.Connection, run_id: int, known: dict[str, int], buf: li
                              " VALUES (?,?,?,?,?,?)",
                              chain.from_iterable(zip(repeat(kid), *cols) for kid, cols in per_key))
             conn.execute("UPDATE metric_seq SET last=? WHERE id=1", (n - 1,))
-            new_heads = _roll_up(conn, per_key, heads or {}, created)
+            new_heads = roll_up(conn, per_key, heads or {}, created)
     return n - first, new_keys, new_heads
 
 
@@ -143,60 +122,6 @@ def _by_key(buf: list[Buffered]) -> dict[str, tuple[Sequence, Sequence, Sequence
             cols[2].append(wall)
             cols[3].append(epoch)
     return out  # type: ignore[return-value]
-
-
-_ROLLUP_COLUMNS = ("n, nans, vmin, vmax, vsum, step_lo, step_hi, wall_lo, wall_hi, epoch_lo,"
-                    " epoch_hi, id_lo, id_hi")
-
-
-def _roll_up(conn: sqlite3.Connection, per_key: list[tuple[int, Columns]],
-               heads: dict[int, Heads], created: set[int]) -> dict[int, Heads]:
-    """Fold each key's just-inserted points (columns, in id order) into its rollup buckets."""
-    out: list[tuple] = []
-    new_heads: dict[int, Heads] = {}
-    for kid, cols in per_key:
-        if kid in created:
-            head = EMPTY
-        else:
-            head = heads.get(kid)  # type: ignore[assignment]
-            if head is None or head[0] != _stored_count(conn, kid):
-                head = rollup_heads(conn, kid)
-        changed, new_heads[kid] = fold(head, cols)
-        out.extend((kid, level, idx, b.n, b.nans, b.vmin, b.vmax, finite_sum(b.vsum),
-                    b.step_lo, b.step_hi, b.wall_lo, b.wall_hi, b.epoch_lo, b.epoch_hi,
-                    b.id_lo, b.id_hi) for level, idx, b in changed)
-    conn.executemany(f"INSERT OR REPLACE INTO metric_rollup(key_id, level, idx, {_ROLLUP_COLUMNS})"
-                     " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", out)
-    return new_heads
-
-
-def _stored_count(conn: sqlite3.Connection, key_id: int) -> int:
-    """The key's points, as its rollup counts them: its last level-0 bucket's place and size."""
-    row = conn.execute("SELECT idx, n FROM metric_rollup WHERE key_id=? AND level=0"
-                       " ORDER BY idx DESC LIMIT 1", (key_id,)).fetchone()
-    return 0 if row is None else row[0] * bucket_size(0) + row[1]
-
-
-def _bucket(row: tuple) -> Bucket:
-    """A Bucket from the rollup columns (``_ROLLUP_COLUMNS``, in order)."""
-    n, nans, vmin, vmax, vsum, *rest = row
-    return Bucket(n, nans, vmin, vmax, read_sum(vsum, n, nans), *rest)
-
-
-def rollup_heads(conn: sqlite3.Connection, key_id: int) -> Heads:
-    """A key's point count and the last bucket of each of its rollup levels."""
-    open_buckets: dict[int, tuple[int, Bucket]] = {}
-    for level in range(MAX_LEVEL + 1):
-        row = conn.execute(f"SELECT idx, {_ROLLUP_COLUMNS} FROM metric_rollup"
-                           " WHERE key_id=? AND level=? ORDER BY idx DESC LIMIT 1",
-                           (key_id, level)).fetchone()
-        if row is None:
-            break
-        open_buckets[level] = (row[0], _bucket(row[1:]))
-    if not open_buckets:
-        return EMPTY
-    idx, last = open_buckets[0]
-    return idx * bucket_size(0) + last.n, open_buckets
 
 
 def _add_key(conn: sqlite3.Connection, run_id: int, key: str, created: set[int]) -> int:
@@ -250,83 +175,6 @@ def key_points_after(conn: sqlite3.Connection, key_id: int, after: int,
         " ORDER BY id LIMIT ?", (key_id, after, limit)).fetchall()
 
 
-@dataclass
-class SeriesRead:
-    """What a chart reads of one key for a step range: rollup buckets of one level (``level``
-    not None, oldest first) or, for a range of few points, the points themselves (id, step,
-    value as stored, wall, epoch; id order)."""
-
-    level: int | None = None
-    buckets: list[Bucket] = field(default_factory=list)
-    points: list[tuple] = field(default_factory=list)
-    count: int = 0  # points of the key
-    cursor: int = 0  # id of its newest point when read
-    lo: int = STEP_MIN  # the step range read
-    hi: int = STEP_MAX
-    fetched: int = 0  # rows fetched from SQLite, all statements together
-
-
-def read_series(conn: sqlite3.Connection, key_id: int, want: int, raw_limit: int,
-                lo: int | None = None, hi: int | None = None,
-                last_n: int | None = None) -> SeriesRead:
-    """One key's points with a step in [lo, hi] (both None: all; ``last_n``: its last steps),
-    as the coarsest rollup level with at least ``want`` buckets there, or as the points when
-    there are at most ``raw_limit``. Walks down from the top level, each level reading only
-    the children of the buckets that overlap the range, so the rows fetched stay a small
-    multiple of ``want`` (or ``raw_limit``) however long the series; one read transaction."""
-    began = not conn.in_transaction
-    if began:
-        conn.execute("BEGIN")
-    try:
-        return _read_series(conn, key_id, want, raw_limit, lo, hi, last_n)
-    finally:
-        if began:
-            conn.execute("COMMIT")
-
-
-def _read_series(conn: sqlite3.Connection, key_id: int, want: int, raw_limit: int,
-                 lo: int | None, hi: int | None, last_n: int | None) -> SeriesRead:
-    level = scalar(conn, "SELECT MAX(level) FROM metric_rollup WHERE key_id=?", (key_id,))
-    if level is None:
-        return SeriesRead(fetched=1)
-    found = _buckets(conn, key_id, level, STEP_MIN, STEP_MAX, 0, None)
-    out = SeriesRead(count=sum(b.n for _, b in found), cursor=max(b.id_hi for _, b in found),
-                     fetched=1 + len(found))
-    out.lo = STEP_MIN if lo is None else max(STEP_MIN, lo)
-    out.hi = STEP_MAX if hi is None else min(STEP_MAX, hi)
-    if last_n is not None:
-        out.lo = max(out.lo, max(b.step_hi for _, b in found) - last_n + 1)
-    found = [(i, b) for i, b in found if overlaps(b, out.lo, out.hi)]
-    fan = 1 << FANOUT_BITS
-    while found:
-        if sum(b.n for _, b in found) <= raw_limit:
-            out.points = conn.execute(
-                "SELECT id, step, value, wall, epoch FROM metrics WHERE key_id=?"
-                " AND id BETWEEN ? AND ? AND step BETWEEN ? AND ? ORDER BY id",
-                (key_id, min(b.id_lo for _, b in found), max(b.id_hi for _, b in found),
-                 out.lo, out.hi)).fetchall()
-            out.fetched += len(out.points)
-            return out
-        if len(found) >= want or level == 0:
-            out.level, out.buckets = level, [b for _, b in found]
-            return out
-        level -= 1
-        found = _buckets(conn, key_id, level, out.lo, out.hi, found[0][0] * fan,
-                         max(i for i, _ in found) * fan + fan - 1)
-        out.fetched += len(found)
-    return out
-
-
-def _buckets(conn: sqlite3.Connection, key_id: int, level: int, lo: int, hi: int,
-             first: int, last: int | None) -> list[tuple[int, Bucket]]:
-    """(index, bucket) of a level's buckets first..last (None: all) overlapping steps lo..hi."""
-    rows = conn.execute(
-        f"SELECT idx, {_ROLLUP_COLUMNS} FROM metric_rollup WHERE key_id=? AND level=?"
-        " AND idx BETWEEN ? AND ? AND step_hi >= ? AND step_lo <= ? ORDER BY idx",
-        (key_id, level, first, STEP_MAX if last is None else last, lo, hi)).fetchall()
-    return [(r[0], _bucket(r[1:])) for r in rows]
-
-
 def all_points(conn: sqlite3.Connection, run_id: int, key: str) -> list[tuple[int, float]]:
     """(step, value) of every point of one key, by step."""
     rows = conn.execute(
@@ -336,7 +184,7 @@ def all_points(conn: sqlite3.Connection, run_id: int, key: str) -> list[tuple[in
 
 
 def last_epoch(conn: sqlite3.Connection, run_id: int) -> float | None:
-    return scalar(conn, f"SELECT MAX(s.epoch_hi) {_TOP_BUCKETS} WHERE k.run_id=?", (run_id,))
+    return scalar(conn, f"SELECT MAX(s.epoch_hi) {TOP_BUCKETS} WHERE k.run_id=?", (run_id,))
 
 
 def summarize_run(conn: sqlite3.Connection, run_id: int) -> dict[str, dict[str, Any]]:
@@ -350,82 +198,14 @@ def summarize_run(conn: sqlite3.Connection, run_id: int) -> dict[str, dict[str, 
         key_id, key = k["id"], k["key"]
         if is_system_key(key) and key != objective:
             continue
-        top = _top_buckets(conn, key_id)
-        if top is None:
-            continue
-        buckets = [b for _, b in top[1]]
-        count, last_step = sum(b.n for b in buckets), max(b.step_hi for b in buckets)
-        vmin = min((b.vmin for b in buckets if b.vmin is not None), default=None)
-        vmax = max((b.vmax for b in buckets if b.vmax is not None), default=None)
-        last = _last_value(conn, key_id, top, last_step)
         direction = direction_for(key, objective, obj_dir)
-        best = vmin if direction == "minimize" else vmax
-        best_step = None if best is None else _first_step_of(conn, key_id, top, best,
-                                                              direction == "minimize")
+        stats = key_stats(conn, key_id, direction == "minimize")  # from the rollup
+        if stats is None:
+            continue
         out[key] = {
-            "last": decode_value(last), "min": decode_value(vmin), "max": decode_value(vmax),
-            "best": decode_value(best), "best_step": best_step, "direction": direction,
-            "count": count, "nan_count": sum(b.nans for b in buckets), "last_step": last_step,
+            "last": decode_value(stats["last"]), "min": decode_value(stats["min"]),
+            "max": decode_value(stats["max"]), "best": decode_value(stats["best"]),
+            "best_step": stats["best_step"], "direction": direction, "count": stats["count"],
+            "nan_count": stats["nan_count"], "last_step": stats["last_step"],
         }
     return out
-
-
-# A run's summary comes from its keys' rollup buckets: counts and extremes from the top level,
-# and the two points it names (the last by step, the first at the best value) found by walking
-# down only the buckets that can hold them, then reading one level-0 bucket's points.
-
-
-# a key's top level and its (index, bucket) pairs
-Top = tuple[int, list[tuple[int, Bucket]]]
-
-
-def _top_buckets(conn: sqlite3.Connection, key_id: int) -> Top | None:
-    level = scalar(conn, "SELECT MAX(level) FROM metric_rollup WHERE key_id=?", (key_id,))
-    if level is None:
-        return None
-    return level, _buckets(conn, key_id, level, STEP_MIN, STEP_MAX, 0, None)
-
-
-def _walk_down(conn: sqlite3.Connection, key_id: int, top: Top,
-               keep: Callable[[list[tuple[int, Bucket]]], list[tuple[int, Bucket]]],
-               ) -> list[Bucket]:
-    """Level-0 buckets under the top ones that ``keep`` keeps at every level (it is handed a
-    level's (index, bucket) pairs, by index)."""
-    level, found = top[0], keep(top[1])
-    fan = 1 << FANOUT_BITS
-    while level and found:
-        level -= 1
-        parents = {i for i, _ in found}
-        found = keep([(i, b) for i, b in _buckets(
-            conn, key_id, level, STEP_MIN, STEP_MAX, found[0][0] * fan,
-            max(i for i, _ in found) * fan + fan - 1) if i >> FANOUT_BITS in parents])
-    return [b for _, b in found]
-
-
-def _last_value(conn: sqlite3.Connection, key_id: int, top: Top,
-                last_step: int) -> float | None:
-    """The value (as stored) of the last point logged at the key's highest step: it lies in the
-    newest bucket reaching that step."""
-    def keep(level: list[tuple[int, Bucket]]) -> list[tuple[int, Bucket]]:
-        return [p for p in level if p[1].step_hi == last_step][-1:]
-
-    for b in _walk_down(conn, key_id, top, keep):
-        return scalar(conn, "SELECT value FROM metrics WHERE key_id=? AND id BETWEEN ? AND ?"
-                            " AND step=? ORDER BY id DESC LIMIT 1",
-                      (key_id, b.id_lo, b.id_hi, last_step))
-    return None
-
-
-def _first_step_of(conn: sqlite3.Connection, key_id: int, top: Top,
-                   best: float, minimize: bool) -> int | None:
-    """The lowest step at which the key took the value ``best`` (its min or max): only buckets
-    reaching ``best`` hold it, and none starting after the earliest such bucket ends."""
-    def keep(level: list[tuple[int, Bucket]]) -> list[tuple[int, Bucket]]:
-        hits = [p for p in level if (p[1].vmin if minimize else p[1].vmax) == best]
-        bound = min((b.step_hi for _, b in hits), default=None)
-        return [p for p in hits if bound is not None and p[1].step_lo <= bound]
-
-    steps = [scalar(conn, "SELECT MIN(step) FROM metrics WHERE key_id=? AND id BETWEEN ? AND ?"
-                          " AND value=?", (key_id, b.id_lo, b.id_hi, best))
-             for b in _walk_down(conn, key_id, top, keep)]
-    return min((s for s in steps if s is not None), default=None)
