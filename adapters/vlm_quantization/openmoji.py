@@ -159,9 +159,14 @@ def label_vocabulary() -> tuple[str, ...]:
     return tuple(sorted(words | {"flag"}))
 
 
+@lru_cache(maxsize=1)
+def _label_ids() -> dict[str, int]:
+    return {w: i for i, w in enumerate(label_vocabulary())}
+
+
 def labels_of(e: Emoji, bases: dict[str, Emoji]) -> tuple[int, ...]:
     """Label ids of ``e`` (a skin-tone variant takes its base emoji's labels)."""
-    vocab = {w: i for i, w in enumerate(label_vocabulary())}
+    vocab = _label_ids()
     src = bases.get(e.base, e)
     words = _words(src.name_en)
     words |= {w[:-1] for w in words if w.endswith("s") and w[:-1] in vocab}
