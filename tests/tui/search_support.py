@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import shutil
+import sqlite3
+from contextlib import closing
 from pathlib import Path
 
 from engine.api import Engine
@@ -51,9 +53,17 @@ def run_eval(home: Path, run_id: int, checkpoint: str = "best.pt") -> None:
 
 
 def copy_home(src: Path, dst: Path) -> Path:
+    """A copy of a home whose database may still be open elsewhere (a scheduler that has not
+    exited yet): the files are copied without SQLite's -wal/-shm, which come and go with the
+    last connection, and the database through SQLite's online backup, which includes what
+    the WAL holds."""
     if dst.exists():
         shutil.rmtree(dst)
-    shutil.copytree(src, dst)
+    databases = ("labdeck.db", "labdeck.db-wal", "labdeck.db-shm")
+    shutil.copytree(src, dst, ignore=lambda d, names: [n for n in names if Path(d) == src and n in databases])
+    with closing(sqlite3.connect(src / "labdeck.db")) as source, \
+            closing(sqlite3.connect(dst / "labdeck.db")) as target:
+        source.backup(target)
     return dst
 
 
