@@ -29,3 +29,9 @@ def home(tmp_path, monkeypatch) -> Path:
     monkeypatch.setenv("LABDECK_HOME", str(h))
     monkeypatch.setenv("LABDECK_CANCEL_GRACE", "3")
     return h
+
+
+def pytest_collection_modifyitems(config, items):
+    """The longest tests (marked `learning`: real training to a quality bar) go first, so
+    under `-n N` (the gate) they run beside the rest instead of alone at the end."""
+    items.sort(key=lambda item: item.get_closest_marker("learning") is None)
