@@ -125,3 +125,20 @@ async def test_theme_is_kept_across_restarts(home):
     async with again.run_test(size=(80, 24)) as pilot:
         await wait_for(pilot, lambda: again.ready)
         assert again.theme == chosen
+
+
+async def test_a_run_opened_from_studies_keeps_studies_in_the_header(seeded):
+    """A run detail pushed on the Studies stack (enter on a trial) is still in Studies: the
+    header names Studies, not the run screen's own area (Experiments)."""
+    from tui.screens.run_detail import RunDetailScreen
+
+    studies = next(a for a in AREAS if a.mode == "studies")
+    experiments = next(a for a in AREAS if a.mode == "experiments")
+    app = LabdeckApp(home=seeded, poll_s=60)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await _open(pilot, studies)
+        screen = RunDetailScreen(1)
+        await app.push_screen(screen)
+        await wait_for(pilot, lambda: app.screen is screen and screen.loaded)
+        line = header_text(app)
+        assert studies.label in line and experiments.label not in line, line

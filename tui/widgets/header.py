@@ -80,8 +80,13 @@ class LabdeckHeader(Static):
         if gpus:
             text.append(gpus)
             text.append("  ")
-        for a in getattr(self.app, "AREAS", ()):
-            here = a.mode == self.area
+        areas = getattr(self.app, "AREAS", ())
+        # the area the user is in is the app's mode: a run opened from a study stays in
+        # Studies (its screen's own AREA says Experiments)
+        mode = getattr(self.app, "current_mode", None)
+        current = mode if any(a.mode == mode for a in areas) else self.area
+        for a in areas:
+            here = a.mode == current
             if here or names == "full":
                 label = a.label
             elif names == "short":
