@@ -8,9 +8,6 @@ TOP_K) in the chart and the parallel coordinates alike."""
 
 from __future__ import annotations
 
-import math
-from typing import Any
-
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
@@ -28,15 +25,21 @@ from textual.widgets import (
 
 from ..run_status import arrow
 from ..widgets.header import LabdeckHeader
-from ..widgets.parallel_coords import Axis, ParallelCoords, TrialLine
+from ..widgets.parallel_coords import ParallelCoords
 from ..widgets.study_chart import ObjectiveChart
 from .base import AreaScreen, mark_sorted
 from .study_actions import StudyActions
 from .study_format import (
     ACTIVE,
+    RELIABLE_IMPORTANCE_TRIALS,  # noqa: F401 - re-exported: tests and docs read it here
     best_params_text,
     best_so_far,
+    best_trials,
+    clip_best_line,
     importance_bars,
+    importance_caveat,
+    parallel_axes,
+    parallel_lines,
     progress_line,
     searched_params,
     trial_cells,
@@ -56,63 +59,6 @@ TRIAL_KEYS = Binding.Group("trial", compact=True)
 PARALLEL_KEY_IDS = ("study.axis_left", "study.axis_right", "study.trial_up", "study.trial_down",
                     "study.open_picked")
 PLOT_KEY_IDS = ("study.log_y", "study.top_k")
-
-# Below this many complete trials an importance is mostly noise: PED-ANOVA compares the top
-# 10% of trials with the rest (one or two trials), a rank correlation on a handful of points
-# swings with each new one.
-RELIABLE_IMPORTANCE_TRIALS = 20
-
-
-def importance_caveat(complete: int) -> Text | None:
-    """A warning to print with an importance computed from ``complete`` trials, or None when
-    there are enough of them to read it as a ranking."""
-    if complete >= RELIABLE_IMPORTANCE_TRIALS:
-        return None
-    return Text(f"⚠ from only {complete} complete trial{'s' if complete != 1 else ''}:"
-                f" unreliable below ~{RELIABLE_IMPORTANCE_TRIALS}; read it as a hint,"
-                " not a ranking", "yellow")
-
-
-def _finite(v: Any) -> bool:
-    return isinstance(v, (int, float)) and math.isfinite(v)
-
-
-def best_trials(trials: list, direction: str, k: int | None = None) -> list:
-    """The complete trials with a value, best first by ``direction`` (ties: the earlier
-    trial); only the first ``k`` when k is given."""
-    sign = 1 if direction == "minimize" else -1
-    done = sorted((t for t in trials if t.state == "complete" and _finite(t.value)),
-                  key=lambda t: (sign * t.value, t.number))
-    return done if k is None else done[:k]
-
-
-def clip_best_line(line: tuple[list[float], list[float]], worst: float,
-                   direction: str) -> tuple[list[float], list[float]]:
-    """The part of a best-so-far line no worse than ``worst`` (the K-th best value): the
-    line as the best K trials alone draw it, from the first of them on."""
-    ok = (lambda y: y <= worst) if direction == "minimize" else (lambda y: y >= worst)
-    pairs = [(x, y) for x, y in zip(*line, strict=True) if ok(y)]
-    return [p[0] for p in pairs], [p[1] for p in pairs]
-
-
-def parallel_axes(study: Any, log_objective: bool = False) -> list[Axis]:
-    """One axis per searched parameter, in the space's order, then the objective."""
-    axes = []
-    for name in searched_params(study):
-        p = study.space[name]
-        axes.append(Axis(name, p.get("kind", "float"), p.get("low"), p.get("high"),
-                         bool(p.get("log")), tuple(p.get("choices") or ())))
-    st = study.settings
-    axes.append(Axis(str(st.get("objective") or "objective"), log=log_objective,
-                     note=arrow(st.get("direction", ""))))
-    return axes
-
-
-def parallel_lines(study: Any, trials_best_first: list) -> list[TrialLine]:
-    params = searched_params(study)
-    return [TrialLine(t.number, (*(t.params.get(p) for p in params), t.value))
-            for t in trials_best_first]
-
 
 class StudyDetailScreen(StudyActions, AreaScreen):
     AREA = "studies"

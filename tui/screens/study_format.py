@@ -1,6 +1,7 @@
 """Text the Studies area derives from a study and its trials: state badges, the progress line,
-trial-table cells and sort keys, the best-so-far curve and the importance bars. Pure functions
-(no widgets, no engine calls) so the list, the detail and the docs capture agree."""
+trial-table cells and sort keys, the best-so-far curve, the importance bars, the best-K trials
+and the parallel coordinates' axes and lines. Pure functions (no widgets, no engine calls)
+so the list, the detail and the docs capture agree."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from rich.text import Text
 
 from ..clock import elapsed, fmt_duration, fmt_num
 from ..run_status import arrow
+from ..widgets.parallel_coords import Axis, TrialLine
 
 STATE_ICON = {"created": "○", "queued": "…", "running": "▶", "completed": "✓",
               "cancelled": "■", "stopped": "■", "failed": "✗"}
@@ -187,3 +189,60 @@ def best_params_text(study: Any) -> Text:
         text.append(f"{k} = ", "" if k in searched else "dim")
         text.append(fmt_param(v), "bold" if k in searched else "dim")
     return text
+
+
+# Below this many complete trials an importance is mostly noise: PED-ANOVA compares the top
+# 10% of trials with the rest (one or two trials), a rank correlation on a handful of points
+# swings with each new one.
+RELIABLE_IMPORTANCE_TRIALS = 20
+
+
+def importance_caveat(complete: int) -> Text | None:
+    """A warning to print with an importance computed from ``complete`` trials, or None when
+    there are enough of them to read it as a ranking."""
+    if complete >= RELIABLE_IMPORTANCE_TRIALS:
+        return None
+    return Text(f"⚠ from only {complete} complete trial{'s' if complete != 1 else ''}:"
+                f" unreliable below ~{RELIABLE_IMPORTANCE_TRIALS}; read it as a hint,"
+                " not a ranking", "yellow")
+
+
+def _finite(v: Any) -> bool:
+    return isinstance(v, (int, float)) and math.isfinite(v)
+
+
+def best_trials(trials: list, direction: str, k: int | None = None) -> list:
+    """The complete trials with a value, best first by ``direction`` (ties: the earlier
+    trial); only the first ``k`` when k is given."""
+    sign = 1 if direction == "minimize" else -1
+    done = sorted((t for t in trials if t.state == "complete" and _finite(t.value)),
+                  key=lambda t: (sign * t.value, t.number))
+    return done if k is None else done[:k]
+
+
+def clip_best_line(line: tuple[list[float], list[float]], worst: float,
+                   direction: str) -> tuple[list[float], list[float]]:
+    """The part of a best-so-far line no worse than ``worst`` (the K-th best value): the
+    line as the best K trials alone draw it, from the first of them on."""
+    ok = (lambda y: y <= worst) if direction == "minimize" else (lambda y: y >= worst)
+    pairs = [(x, y) for x, y in zip(*line, strict=True) if ok(y)]
+    return [p[0] for p in pairs], [p[1] for p in pairs]
+
+
+def parallel_axes(study: Any, log_objective: bool = False) -> list[Axis]:
+    """One axis per searched parameter, in the space's order, then the objective."""
+    axes = []
+    for name in searched_params(study):
+        p = study.space[name]
+        axes.append(Axis(name, p.get("kind", "float"), p.get("low"), p.get("high"),
+                         bool(p.get("log")), tuple(p.get("choices") or ())))
+    st = study.settings
+    axes.append(Axis(str(st.get("objective") or "objective"), log=log_objective,
+                     note=arrow(st.get("direction", ""))))
+    return axes
+
+
+def parallel_lines(study: Any, trials_best_first: list) -> list[TrialLine]:
+    params = searched_params(study)
+    return [TrialLine(t.number, (*(t.params.get(p) for p in params), t.value))
+            for t in trials_best_first]
