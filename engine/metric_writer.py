@@ -9,6 +9,10 @@ locked database) rolls back with its new metric keys, the points go back to the 
 the thread retries with a growing pause, reporting the failure once on stderr and once more
 when writes succeed again. Values are floats; NaN is stored as NULL, +-inf as themselves.
 
+Where batches go is the writer's store: the database (the default), or a worker's spool
+(``store``, engine/spool.py ``SpoolMetrics``) when the worker runs on another host; the
+scheduler then stores them, rollups included (engine/data/spool.py).
+
 Each batch also updates its keys' rollup buckets (engine/metric_rollup.py) in the same
 transaction; the writer keeps each key's open buckets between batches, and reads them again
 when another writer has added points to the key meanwhile.
@@ -21,7 +25,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, Protocol
 
 from .data import metrics as data
 from .metric_rollup import STEP_MAX, STEP_MIN, Heads
@@ -62,13 +66,24 @@ def _checked_epoch(epoch: Any) -> float:
         raise ValueError("epoch is too large for a float") from None
 
 
+class BatchStore(Protocol):
+    """Somewhere other than the database that takes a writer's batches (a spool)."""
+
+    last_step: int  # the run's highest step before this writer (-1: none)
+
+    def append(self, buf: list) -> int:
+        """Store the batch durably; the number of points stored. Raises to keep them."""
+
+
 class MetricWriter:
     """Buffered metric ingestion for one run: appends are in-memory, flushed in batches by a
     background thread (or when the buffer is large) in one IMMEDIATE transaction each."""
 
-    def __init__(self, conn: sqlite3.Connection, run_id: int, flush_every_s: float = 0.25,
-                 max_buffer: int = 5000):
+    def __init__(self, conn: sqlite3.Connection | None, run_id: int,
+                 flush_every_s: float = 0.25, max_buffer: int = 5000,
+                 store: BatchStore | None = None):
         self.conn = conn
+        self.store = store  # None: the database behind ``conn``
         self.flush_every_s = flush_every_s
         self.max_buffer = max_buffer
         self._buf: list[tuple[dict, int, float, float | None]] = []
@@ -86,9 +101,14 @@ class MetricWriter:
 
     def _target(self, run_id: int) -> None:
         self.run_id = run_id
-        self._key_ids: dict[str, int] = data.key_ids(self.conn, run_id)
         self._heads: dict[int, Heads] = {}  # key id -> its rollup's open buckets
-        self._step = data.last_step(self.conn, run_id)
+        if self.store is not None:
+            self._key_ids: dict[str, int] = {}
+            self._step = self.store.last_step
+        else:
+            assert self.conn is not None
+            self._key_ids = data.key_ids(self.conn, run_id)
+            self._step = data.last_step(self.conn, run_id)
         self.epoch: float | None = None
 
     def retarget(self, run_id: int) -> None:
@@ -206,6 +226,9 @@ class MetricWriter:
                 raise
 
     def _write(self, buf: list) -> int:
+        if self.store is not None:
+            return self.store.append(buf)
+        assert self.conn is not None
         stored, new_keys, heads = data.append(self.conn, self.run_id, self._key_ids, buf,
                                               self._heads)
         self._key_ids.update(new_keys)  # committed: cache them now

@@ -4,6 +4,10 @@ Metrics are buffered (MetricWriter); progress and heartbeat are written by one b
 thread that also reads the job's cancel flag, so ``should_stop()`` costs a memory read. The
 thread also writes when the adapter last reported anything (``activity``): the heartbeat only
 proves the thread lives, and stall detection must not take it for progress.
+
+Where the heartbeat goes is a sink: the job's row in the database (the default), or, for a
+worker on another host, its spool (engine/spool.py ``SpoolSink``), which also says whether a
+cancel was asked for and records the checkpoints saved.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ import threading
 import time
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Protocol
 
 from .data import jobs as data
 from .metric_writer import MetricWriter
@@ -21,11 +26,19 @@ from .paths import checkpoint_file, record_checkpoint
 from .system_metrics import refuse_system_keys
 
 
+class BeatSink(Protocol):
+    def beat(self, activity: float, progress: tuple[float, str] | None) -> bool:
+        """Record a heartbeat (and new progress); whether the job's cancel was asked for."""
+
+    def checkpoint(self, name: str, step: int | None) -> None: ...
+
+
 class WorkerReporter:
-    def __init__(self, conn: sqlite3.Connection, job_id: int, run_id: int | None,
+    def __init__(self, conn: sqlite3.Connection | None, job_id: int, run_id: int | None,
                  run_dir: Path, heartbeat_s: float = 1.0, writer: MetricWriter | None = None,
-                 stop_grace_s: float = 10.0, device: str = "cpu"):
+                 stop_grace_s: float = 10.0, device: str = "cpu", sink: BeatSink | None = None):
         self.conn = conn
+        self.sink = sink  # None: the job's row in ``conn``
         self.job_id = job_id
         self.run_id = run_id
         self.run_dir = run_dir
@@ -69,6 +82,8 @@ class WorkerReporter:
 
     def checkpoint_saved(self, name: str, step: int | None = None) -> None:
         record_checkpoint(self.run_dir, name, step)
+        if self.sink is not None:
+            self.sink.checkpoint(name, step)
         self.info(f"checkpoint {name} saved" + (f" at step {step}" if step is not None else ""))
 
     def should_stop(self) -> bool:
@@ -88,15 +103,20 @@ class WorkerReporter:
         while not self._closed.wait(self._heartbeat_s):
             try:
                 self.beat()
-            except sqlite3.Error:
+            except (sqlite3.Error, OSError):
                 pass
 
     def beat(self) -> None:
         with self._lock:
             progress, message, dirty = self._progress, self._message, self._dirty
             self._dirty = False
-        if data.heartbeat(self.conn, self.job_id, self._activity,
-                          (progress, message) if dirty else None):
+        if self.sink is not None:
+            cancel = self.sink.beat(self._activity, (progress, message) if dirty else None)
+        else:
+            assert self.conn is not None
+            cancel = data.heartbeat(self.conn, self.job_id, self._activity,
+                                    (progress, message) if dirty else None)
+        if cancel:
             self._stop.set()
 
     def close(self) -> None:
@@ -106,5 +126,5 @@ class WorkerReporter:
             self.writer.close()
         try:
             self.beat()
-        except sqlite3.Error:
+        except (sqlite3.Error, OSError):
             pass

@@ -167,7 +167,8 @@ class SystemSampler:
                 self._writer.close()
             except Exception as exc:  # noqa: BLE001 - the job's outcome does not hang on it
                 self._say(f"the last system metrics could not be stored ({exc})")
-            self._writer.conn.close()
+            if self._writer.conn is not None:
+                self._writer.conn.close()
             self._writer = None
 
     # -- the thread ------------------------------------------------------------------------
@@ -215,6 +216,7 @@ class SystemSampler:
             return w
         else:
             w.retarget(run_id)
+        assert w.conn is not None  # a database writer, never a spool's
         self._step = data.last_step(w.conn, run_id, system=True) + 1
         return w
 

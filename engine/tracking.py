@@ -11,6 +11,11 @@ worker owns the run's status. Standalone, it creates the run in the home (``$LAB
 ``home=``); points are buffered and flushed in batches and at exit; an uncaught exception
 marks the run failed, and a run whose process dies is failed by the scheduler's sweep.
 
+Inside a worker on another host (a Slurm job, engine/spool.py) the home's database is not to be
+opened: the worker sets ``LABDECK_TRACKING=stdout`` and ``init`` then writes each batch as JSON
+metric lines on stdout, which the ``script`` adapter reads like any command's and reports
+through the worker's spool.
+
 Keys under ``sys/`` are reserved for the system metrics labdeck samples while a job runs
 (engine/system_metrics.py): ``log`` refuses them with ReservedKeyError, a ValueError.
 """
@@ -19,6 +24,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import json
 import os
 import sqlite3
 import sys
@@ -97,6 +103,24 @@ class TrackedRun:
 
 _current: TrackedRun | None = None
 _hooked = False
+TRACKING_ENV = "LABDECK_TRACKING"
+
+
+class _StdoutLines:
+    """A MetricWriter store that prints each point as a ``script`` adapter metric line."""
+
+    last_step = -1
+
+    def append(self, buf: list) -> int:
+        lines = []
+        for metrics, step, _wall, epoch in buf:
+            point = {**metrics, "step": step}
+            if epoch is not None:
+                point["epoch"] = epoch
+            lines.append(json.dumps(point) + "\n")
+        sys.stdout.write("".join(lines))
+        sys.stdout.flush()
+        return sum(len(m) for m, *_ in buf)
 
 
 def _new_run(conn, experiment: str, config: Mapping[str, Any] | None) -> int:
@@ -113,9 +137,16 @@ def init(experiment: str | None = None, config: Mapping[str, Any] | None = None,
     global _current
     if _current is not None and not _current._finished:
         return _current
+    env_run = os.environ.get("LABDECK_RUN_ID")
+    if (env_run and home is None and experiment is None
+            and os.environ.get(TRACKING_ENV) == "stdout"):
+        _current = TrackedRun(int(env_run), MetricWriter(None, int(env_run), store=_StdoutLines(),
+                                                         flush_every_s=flush_every_s),
+                              True, None)
+        _install_hooks()
+        return _current
     settings = load_settings(home).secure()
     conn = connect_sync(settings.db_path)
-    env_run = os.environ.get("LABDECK_RUN_ID")
     if env_run and home is None and experiment is None:
         run_id, attached = int(env_run), True
     else:

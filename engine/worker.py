@@ -3,15 +3,23 @@
 Started by the scheduler in its own process session, so it outlives the TUI or an SSH drop.
 It owns its job's final status: completed, failed (with the error) or cancelled, and its job's
 processes: what the job leaves running when it ends is killed (engine/process_tree.py).
+
+``python -m engine.worker --spool DIR JOB_ID`` is the same worker on another host (a Slurm
+batch job, engine/slurm.py): it never opens the home's database. It reads what it needs from
+``DIR/job.json`` and reports everything (start, metrics, progress, checkpoints, its end and
+an eval's or index build's result) to the spool ``DIR/spool.jsonl`` (engine/spool.py), which
+the scheduler applies to the database.
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import os
 import signal
 import sys
+import time
 import traceback
 from pathlib import Path
 from typing import Any
@@ -32,11 +40,22 @@ from .reporter import WorkerReporter
 from .resources import assigned_gpus, job_device
 from .schema import connect_sync
 from .settings import load_settings
+from .spool import JOB_FILE, SpoolMetrics, SpoolSink, SpoolWriter
 from .system_metrics import start_for_job
+from .tracking import TRACKING_ENV
 
 
 class JobError(RuntimeError):
     pass
+
+
+@dataclasses.dataclass
+class _Deferred:
+    """An eval's or index build's result that a spooled worker cannot store itself: it rides
+    in the ``finished`` record and the scheduler stores it (engine/data/spool.py)."""
+
+    kind: str  # "eval" or "index"
+    record: dict[str, Any]
 
 
 def _checkpoint(run_dir: Path, params: dict[str, Any]) -> Path:
@@ -74,18 +93,31 @@ def run_job(job_id: int, home: str | None) -> int:
                               run_dir=run_dir, heartbeat_s=settings.heartbeat_s, writer=writer,
                               stop_grace_s=settings.cancel_grace_s)
 
+    status, error, result = _run_reported(job, job_id, run_dir, reporter, settings.home, conn,
+                                          settings.db_path)
+    if train_run:
+        finish_run(conn, train_run, status, error)
+    data.worker_finished(conn, job_id, status, result, error)
+    print(f"labdeck: job {job_id} {status}" + (f": {error}" if error else ""), flush=True)
+    return 0 if status == "completed" else 1
+
+
+def _run_reported(job: WorkerJob, job_id: int, run_dir: Path, reporter: WorkerReporter,
+                  home: Path, conn: Any, db_path: Path | None) -> tuple[str, str | None, Any]:
+    """Run the job with its reporter, signals, process tree and system metrics (``db_path``
+    None: none, a spooled worker); (status, error, result)."""
     def on_term(signum, frame):  # noqa: ARG001
         reporter.request_stop()
 
     signal.signal(signal.SIGTERM, on_term)
     signal.signal(signal.SIGINT, on_term)
-    os.environ.update({**job_marker(settings.home, job_id), "LABDECK_RUN_ID": str(run_id or "")})
+    os.environ.update({**job_marker(home, job_id), "LABDECK_RUN_ID": str(job.run_id or "")})
     # everything the job starts inherits that marker; the tree is rescanned every second so a
     # descendant that leaves the process group and is re-parented is still known at the end
-    tree = ProcessTree(root=os.getpid(), marker=job_marker(settings.home, job_id),
+    tree = ProcessTree(root=os.getpid(), marker=job_marker(home, job_id),
                        group=os.getpid() if os.getpgrp() == os.getpid() else None)
     watching = tree.watch(1.0)
-    sampler = start_for_job(settings.db_path, tree.refresh)  # sys/ metrics of the tree
+    sampler = start_for_job(db_path, tree.refresh) if db_path else None  # sys/ metrics
     status, error, result = "completed", None, None
     try:
         reporter.device = _device(job_id)
@@ -108,9 +140,35 @@ def run_job(job_id: int, home: str | None) -> int:
         watching.set()
         _kill_leftovers(tree)
         reporter.close()
-    if train_run:
-        finish_run(conn, train_run, status, error)
-    data.worker_finished(conn, job_id, status, result, error)
+    return status, error, result
+
+
+def run_spooled(job_id: int, spool_dir: Path) -> int:
+    """The worker of a job on another host: job.json in, spool out; no database."""
+    spec = json.loads((spool_dir / JOB_FILE).read_text())
+    os.umask(int(spec.get("umask", 0o077)))
+    os.environ[TRACKING_ENV] = "stdout"  # a script's tracking API must not open the database
+    job = WorkerJob(type=spec["type"], run_id=spec["run_id"], params=spec["params"],
+                    config=spec["config"], adapter=spec["adapter"],
+                    experiment=spec["experiment"], run_number=spec["run_number"])
+    run_dir = Path(spec["run_dir"])
+    spool = SpoolWriter(spool_dir)
+    spool.write("started", sync=True, pid=os.getpid(), host=HOST, t=time.time())
+    train_run = job.run_id if job.type == "train" and job.run_id else None
+    writer = (MetricWriter(None, train_run, store=SpoolMetrics(spool, int(spec["last_step"])))
+              if train_run else None)
+    reporter = WorkerReporter(conn=None, job_id=job_id, run_id=job.run_id, run_dir=run_dir,
+                              heartbeat_s=float(spec["heartbeat_s"]), writer=writer,
+                              stop_grace_s=float(spec["cancel_grace_s"]),
+                              sink=SpoolSink(spool))
+    status, error, result = _run_reported(job, job_id, run_dir, reporter, Path(spec["home"]),
+                                          None, None)
+    deferred: dict[str, Any] = {}
+    if isinstance(result, _Deferred):
+        deferred, result = {result.kind: result.record}, None
+    spool.write("finished", sync=True, status=status, result=result, error=error,
+                t=time.time(), **deferred)
+    spool.close()
     print(f"labdeck: job {job_id} {status}" + (f": {error}" if error else ""), flush=True)
     return 0 if status == "completed" else 1
 
@@ -151,9 +209,11 @@ def _kill_leftovers(tree: ProcessTree) -> None:
               f" {' '.join(map(str, sorted(killed)))}", flush=True)
 
 
-def _dispatch(conn, job: WorkerJob, job_id: int, run_dir: Path,
+def _dispatch(conn: Any, job: WorkerJob, job_id: int, run_dir: Path,
               reporter: WorkerReporter) -> Any:
     if job.type not in ("train", "eval", "index_build"):
+        if conn is None:
+            raise JobError(f"a {job.type} job cannot run on another host")
         from .jobtypes import run_extra_job_type
 
         return run_extra_job_type(job.type, conn, dataclasses.asdict(job), job_id, reporter)
@@ -176,6 +236,9 @@ def _dispatch(conn, job: WorkerJob, job_id: int, run_dir: Path,
             raise JobError(f"adapter {cls.name} cannot evaluate")
         ckpt = _checkpoint(run_dir, params)
         res = adapter.evaluate(config, ckpt, reporter)
+        if conn is None:
+            return _Deferred("eval", {"checkpoint": ckpt.name, "view_type": res.view_type,
+                                      "data": res.data, "summary": res.summary})
         result_id = evals.add_eval_result(conn, job.run_id, job_id, ckpt.name, res.view_type,
                                           res.data, res.summary)
         return {"eval_result_id": result_id, "view_type": res.view_type,
@@ -186,6 +249,9 @@ def _dispatch(conn, job: WorkerJob, job_id: int, run_dir: Path,
         ckpt = _checkpoint(run_dir, params)
         index_dir = run_dir / "indexes" / ckpt.stem
         info = adapter.build_index(config, ckpt, index_dir, reporter)
+        if conn is None:
+            return _Deferred("index", {"checkpoint": ckpt.name, "path": str(index_dir),
+                                       "info": info or {}})
         index_id = evals.replace_index(conn, job.run_id, ckpt.name, str(index_dir), job_id,
                                        info or {})
         return {"index_id": index_id, "path": str(index_dir), **(info or {})}
@@ -195,8 +261,11 @@ def _dispatch(conn, job: WorkerJob, job_id: int, run_dir: Path,
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m engine.worker")
     parser.add_argument("--home")
+    parser.add_argument("--spool", type=Path, help="run from DIR/job.json, report to its spool")
     parser.add_argument("job_id", type=int)
     args = parser.parse_args(argv)
+    if args.spool is not None:
+        return run_spooled(args.job_id, args.spool)
     return run_job(args.job_id, args.home)
 
 
