@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from engine.api import Engine
 
-from .job_control import kick, wait_jobs
+from .job_control import add_executor_options, executor_args, kick, wait_jobs
 from .output import clean, emit_json, fmt_num, say, table
 
 
@@ -14,6 +14,7 @@ def add_parsers(sub, add) -> None:
     p.add_argument("run")
     p.add_argument("--checkpoint")
     p.add_argument("--wait", action="store_true")
+    add_executor_options(p)
     p.set_defaults(func=eval_run)
     idx = add(sub, "index", "search indexes").add_subparsers(dest="sub", metavar="ACTION",
                                                               required=True)
@@ -21,13 +22,14 @@ def add_parsers(sub, add) -> None:
     p.add_argument("run")
     p.add_argument("--checkpoint")
     p.add_argument("--wait", action="store_true")
+    add_executor_options(p)
     p.set_defaults(func=index_build)
 
 
 async def _job_cmd(args, start) -> int:
     """Queue the job ``start(engine, run, checkpoint)`` makes; wait for it with --wait."""
     async with Engine.session(args.home) as engine:
-        job_id = await start(engine, args.run, args.checkpoint)
+        job_id = await start(engine, args.run, args.checkpoint, **executor_args(args))
         if not args.wait:
             await kick(engine)
             if args.json:

@@ -78,9 +78,34 @@ def resources_text(gpus: int, gpu_mem_mb: int | None) -> str:
         f" (>= {gpu_mem_mb} MB free each)" if gpu_mem_mb else "")
 
 
+def add_executor_options(p) -> None:
+    p.add_argument("--executor", choices=("local", "slurm"), default="local",
+                   help="where the job runs: this machine (default) or a Slurm cluster (sbatch;"
+                        " options from the home's home.json \"slurm\" object)")
+    p.add_argument("--slurm-opt", action="append", default=[], metavar="KEY=VALUE",
+                   dest="slurm_opt",
+                   help="an sbatch option for this job over the home's (partition=gpu,"
+                        " time=00:30:00, gpus=1, cpus_per_task=4, mem=8G, account=lab,"
+                        " extra='#SBATCH --qos=short'); repeatable")
+
+
+def executor_args(args) -> dict:
+    """start_run / start_eval keyword arguments from add_executor_options' flags."""
+    from engine.slurm import parse_options
+
+    if args.slurm_opt and args.executor != "slurm":
+        raise ValueError("--slurm-opt needs --executor slurm")
+    return {"executor": args.executor,
+            "slurm": parse_options(args.slurm_opt) if args.slurm_opt else None}
+
+
 def devices_text(job) -> str:
     """What a job was given, short: ``"gpu 0,2"``, ``"cpu"``; while queued, what it asks
-    (``"needs 2"``, ``"cpu"``)."""
+    (``"needs 2"``, ``"cpu"``); a job on Slurm: ``"slurm 123"``."""
+    if job.slurm_id:
+        return f"slurm {job.slurm_id}"
+    if job.executor == "slurm":
+        return "slurm"
     if job.devices:
         return "gpu " + ",".join(str(i) for i in job.devices)
     if job.status == "queued":

@@ -75,6 +75,12 @@ async def jobs_show(args) -> int:
     if job.resource_note:
         say(clean(job.resource_note) if job.status == "queued"
             else f"note: {clean(job.resource_note)}")
+    if job.executor == "slurm":
+        opts = " ".join(f"{k}={v}" for k, v in (job.params.get("slurm") or {}).items())
+        say(f"slurm: job {job.slurm_id or '(not submitted)'}"
+            + (f"  {clean(job.slurm_state)}" if job.slurm_state and job.status == "running"
+               else "")
+            + (f"  ({clean(opts)})" if opts else ""))
     if job.error:
         say(f"error: {job.error}")
     if job.result is not None:

@@ -13,8 +13,10 @@ from engine.paths import UnsafePathError
 from engine.runs import tail_lines
 
 from .job_control import (
+    add_executor_options,
     cancel_and_wait,
     devices_text,
+    executor_args,
     kick,
     resources_text,
     stalled_for,
@@ -50,6 +52,7 @@ def add_parsers(sub, add) -> None:
              " of this experiment that has it (and says which). Names are file names inside"
              " that run's checkpoints/, never paths. Only adapters that declare the `resume`"
              " capability can resume (see `exp adapters`).")
+    add_executor_options(p)
     p.set_defaults(func=run_start)
     p = add(run, "show", "status, summary and worker pid of a run")
     p.add_argument("run")
@@ -81,7 +84,8 @@ def add_parsers(sub, add) -> None:
 async def run_start(args) -> int:
     async with Engine.session(args.home) as engine:
         run_id, job_id = await engine.start_run(args.experiment, resume_from=args.resume_from,
-                                                gpus=args.gpus, gpu_mem_mb=args.gpu_mem)
+                                                gpus=args.gpus, gpu_mem_mb=args.gpu_mem,
+                                                **executor_args(args))
         run = await engine.get_run(run_id)
         resume = (await engine.get_job(job_id)).params.get("resume_from")
         extra = {"resume_from": resume} if resume else {}

@@ -27,6 +27,7 @@ from .records import HOST, Gone, gone_end
 from .registry import get_adapter_class
 from .resources import ProbeCache, Resources, WaitingJob, owners
 from .settings import Settings
+from .slurm import executor_params
 from .store import Store
 
 # what a read found gone: (kind "job" or "run", id) -> (status, reason) it ends with
@@ -127,7 +128,8 @@ class JobsMixin:
         return await self.store.run(data.submit, job_type, run_id, params, target)
 
     async def _run_job(self, job_type: str, run_ref: int | str, checkpoint: str | None,
-                       capability: str) -> int:
+                       capability: str, executor: str = "local",
+                       slurm: dict[str, Any] | None = None) -> int:
         run = await self.get_run(run_ref)
         cls = get_adapter_class(run.adapter)
         if not cls.supports(capability):
@@ -139,14 +141,17 @@ class JobsMixin:
         if checkpoint is None or checkpoint not in names:
             raise NotFoundError(f"run {run.label} has no checkpoint {checkpoint or ''!r}"
                                 f" (available: {', '.join(names) or 'none'})")
-        return await self.submit_job(job_type, run.id, {"checkpoint": checkpoint},
-                                     f"{run.label} › {checkpoint}")
+        params = {"checkpoint": checkpoint, **executor_params(self.settings, executor, slurm)}
+        return await self.submit_job(job_type, run.id, params, f"{run.label} › {checkpoint}")
 
-    async def start_eval(self, run_ref: int | str, checkpoint: str | None = None) -> int:
-        return await self._run_job("eval", run_ref, checkpoint, "evaluate")
+    async def start_eval(self, run_ref: int | str, checkpoint: str | None = None,
+                         executor: str = "local", slurm: dict[str, Any] | None = None) -> int:
+        return await self._run_job("eval", run_ref, checkpoint, "evaluate", executor, slurm)
 
-    async def start_index_build(self, run_ref: int | str, checkpoint: str | None = None) -> int:
-        return await self._run_job("index_build", run_ref, checkpoint, "index")
+    async def start_index_build(self, run_ref: int | str, checkpoint: str | None = None,
+                                executor: str = "local",
+                                slurm: dict[str, Any] | None = None) -> int:
+        return await self._run_job("index_build", run_ref, checkpoint, "index", executor, slurm)
 
     async def wait_job(self, job_id: int, timeout: float | None = None,
                        poll_s: float = 0.2) -> Job:

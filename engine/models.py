@@ -122,6 +122,14 @@ class Job(Record):
     # that differs from what it asked ("asked for 1 GPU; this machine has none (...): runs on
     # the CPU")
     resource_note: str | None = None
+    # executor "slurm" (engine/spooled_jobs.py): its Slurm job id and what Slurm last said
+    # ("PENDING (Resources)", "RUNNING on node1"); None for a local job
+    slurm_id: str | None = None
+    slurm_state: str | None = None
+
+    @property
+    def executor(self) -> str:
+        return str(self.params.get("executor") or "local")
 
     @property
     def wait_reason(self) -> str | None:

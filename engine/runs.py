@@ -28,6 +28,7 @@ from .placement import check_request
 from .records import Gone
 from .registry import get_adapter_class
 from .settings import Settings
+from .slurm import executor_params
 from .store import Store
 
 
@@ -62,11 +63,13 @@ class RunsMixin:
 
     async def start_run(self, exp_ref: str | int, *, resume_from: str | None = None,
                         config_overrides: dict[str, Any] | None = None,
-                        gpus: int | None = None, gpu_mem_mb: int | None = None
+                        gpus: int | None = None, gpu_mem_mb: int | None = None,
+                        executor: str = "local", slurm: dict[str, Any] | None = None
                         ) -> tuple[int, int]:
         """Queue a training run of an experiment. Returns (run_id, job_id). ``gpus`` /
         ``gpu_mem_mb``: what this run asks for (None: what the experiment asks; a memory
-        minimum of 0: none)."""
+        minimum of 0: none). ``executor`` "slurm": it runs on the cluster with the home's
+        Slurm options and ``slurm`` over them (engine/slurm.py)."""
         exp = await self.get_experiment(exp_ref)
         gpus, gpu_mem_mb = check_request(exp.gpus if gpus is None else gpus,
                                          exp.gpu_mem_mb if gpu_mem_mb is None else gpu_mem_mb)
@@ -75,7 +78,8 @@ class RunsMixin:
             config.update(config_overrides)
         validated, _, _ = self.validate_experiment(exp.adapter, config)
         resume = await self._resume_source(exp, resume_from) if resume_from else None
-        params = {"resume_from": resume} if resume else {}
+        params: dict[str, Any] = {"resume_from": resume} if resume else {}
+        params.update(executor_params(self.settings, executor, slurm))
         return await self.store.run(jobs_data.queue_training, exp.id, exp.name, validated,
                                     params, gpus, gpu_mem_mb)
 

@@ -5,6 +5,9 @@ group; the job stops itself within the grace, and the scheduler kills whatever o
 tree is left: engine/process_tree.py) and reconciles jobs whose workers died. Exactly one
 scheduler serves a home at a time, through a lease row with a heartbeat.
 
+Jobs with the executor ``slurm`` are no business of the placement policy: they are submitted
+to the cluster, and their spools ingested, by engine/spooled_jobs.py, every tick.
+
 Which job holds which GPU is read from the running jobs in the database at every claim, so a
 restarted scheduler needs no table of its own, and a job that ended (or died, and was failed)
 holds nothing. NVML is read at most every ``Settings.gpu_probe_s`` and only while jobs are
@@ -42,6 +45,7 @@ from .resources import GPU_INDICES_ENV, GpuState, ProbeCache, owners
 from .runs import tail_lines
 from .schema import SchemaTooNewError, connect_sync, set_busy_timeout
 from .settings import Settings
+from .spooled_jobs import SpooledJobs
 
 FIRST_RETRY_S = 2.0
 MAX_RETRY_S = 30.0
@@ -88,6 +92,7 @@ class Scheduler:
         self._stall_kills: dict[int, tuple[int, float]] = {}  # pid -> (job, when SIGTERM went)
         self._probes = ProbeCache(settings.gpu_probe_s)
         self._pid_jobs: tuple[object, dict[int, int]] = (None, {})  # (probe, pid -> job)
+        self._spooled = SpooledJobs(self.settings, self.state.events)
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -200,6 +205,7 @@ class Scheduler:
         self.state.holds_lease = self._lease(conn)
         if self.state.holds_lease:
             self._reap(conn)
+            self._spooled.tick(conn)
             self._apply_cancels(conn)
             if time.monotonic() - self._last_reconcile > 2.0:
                 self.reconcile(conn)
@@ -247,6 +253,9 @@ class Scheduler:
         """Start what the placement policy lets start (oldest first), fail what can never
         run here, and store on each job that waits why (written only when it changes)."""
         queue = jobs.queued(conn, QUEUE_SCAN)
+        for q in [q for q in queue if q.executor == "slurm"]:
+            self._spooled.start(conn, q.id)
+        queue = [q for q in queue if q.executor != "slurm"]
         if not queue:
             return
         gpus, nvml = self.gpus(conn)

@@ -264,6 +264,16 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (key_id, level, idx)
     ) WITHOUT ROWID;
     """ + _ROLLUP_BACKFILL,
+    # 9: jobs on Slurm (issue 16, engine/slurm.py): the Slurm job id, what Slurm last said of
+    # it ("PENDING (Resources)", "RUNNING on node1"), and how far the scheduler has applied
+    # the job's spool (engine/spool.py): the byte offset and the last record's number, stored
+    # in the transaction that applies the records, so each is applied exactly once.
+    """
+    ALTER TABLE jobs ADD COLUMN slurm_id TEXT;
+    ALTER TABLE jobs ADD COLUMN slurm_state TEXT;
+    ALTER TABLE jobs ADD COLUMN spool_offset INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE jobs ADD COLUMN spool_seq INTEGER NOT NULL DEFAULT 0;
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -350,16 +360,24 @@ def data_version(conn: sqlite3.Connection) -> int:
 
 
 class write_tx:
-    """``with write_tx(conn):`` -> BEGIN IMMEDIATE ... COMMIT (ROLLBACK on error)."""
+    """``with write_tx(conn):`` -> BEGIN IMMEDIATE ... COMMIT (ROLLBACK on error). Inside a
+    transaction already open on ``conn`` it joins that one: the outer block commits or rolls
+    back everything (the scheduler applies a spool's records and its offset together)."""
 
     def __init__(self, conn: sqlite3.Connection):
         self.conn = conn
+        self.joined = False
 
     def __enter__(self) -> sqlite3.Connection:
+        if self.conn.in_transaction:
+            self.joined = True
+            return self.conn
         self.conn.execute("BEGIN IMMEDIATE")
         return self.conn
 
     def __exit__(self, exc_type, exc, tb) -> None:
+        if self.joined:
+            return  # the outer transaction's: an error propagates and rolls it back
         if exc_type is None:
             try:
                 self.conn.execute("COMMIT")

@@ -38,6 +38,8 @@ class Settings:
     gpu_share: bool = False
     gpu_foreign_max: float = 0.5
     gpu_probe_s: float = 2.0
+    # jobs on Slurm (engine/spooled_jobs.py): Slurm is asked what its jobs do at most this often
+    slurm_poll_s: float = 3.0
 
     @property
     def access(self) -> Access:

@@ -10,7 +10,9 @@ from rich.text import Text
 def devices_cell(job) -> Text:
     """As ``labdeck jobs list`` says it: ``gpu 0,1`` (the devices it holds or held), while
     queued ``needs 2``, ``cpu`` for a job placed on the CPU of a machine with GPUs, else
-    ``-``."""
+    ``-``; a job on Slurm: ``slurm 123``."""
+    if job.slurm_id:
+        return Text(f"slurm {job.slurm_id}", "magenta")
     if job.devices:
         return Text("gpu " + ",".join(str(d) for d in job.devices), "cyan")
     if job.status == "queued" and job.gpus:
@@ -21,10 +23,14 @@ def devices_cell(job) -> Text:
 
 
 def message_cell(job) -> Text:
-    """The wait reason of a queued job, else its error or progress message."""
+    """The wait reason of a queued job, else its error or progress message; a running job on
+    Slurm says what Slurm says first ("slurm 123 RUNNING on node1 · step 40")."""
     if job.wait_reason:
         return Text(job.wait_reason, "yellow")
-    return Text(job.error or job.message or "")
+    text = job.error or job.message or ""
+    if job.status == "running" and job.slurm_id and not text.startswith("slurm "):
+        text = f"slurm {job.slurm_id} {job.slurm_state or ''} · {text}"
+    return Text(text)
 
 
 def resources_line(job) -> str:

@@ -36,9 +36,12 @@ _INHERITED = (
     " (SELECT json_array(e.gpus, e.gpu_mem_mb) FROM studies s JOIN experiments e"
     " ON e.id=COALESCE(s.experiment_id, s.trials_experiment_id) WHERE s.job_id=jobs.id))"
     " END")
+# a job this machine runs (not one on Slurm, engine/data/spool.py: the cluster places and
+# runs those, and the scheduler watches them apart)
+_LOCAL = "COALESCE(json_extract(params, '$.executor'), 'local') <> 'slurm'"
 _JOB_SQL = ("SELECT id, type, status, run_id, target, params, progress, message, result, error,"
             " exit_code, pid, host, heartbeat, cancel_requested, created, started, finished,"
-            " gpus, gpu_mem_mb, devices, devices_at, resource_note, "
+            " gpus, gpu_mem_mb, devices, devices_at, resource_note, slurm_id, slurm_state, "
             + _INHERITED + " AS inherited, CASE WHEN status='running' THEN "
             + last_output_sql("jobs.run_id", "jobs.activity", "jobs.started")
             + " END AS recorded_output FROM jobs")
@@ -64,7 +67,8 @@ def _job(r: sqlite3.Row) -> Job:
                created=r["created"], started=r["started"], finished=r["finished"],
                last_output=r["recorded_output"], gpus=gpus, gpu_mem_mb=gpu_mem_mb,
                devices=loads(r["devices"]), devices_at=r["devices_at"],
-               resource_note=r["resource_note"])
+               resource_note=r["resource_note"], slurm_id=r["slurm_id"],
+               slurm_state=r["slurm_state"])
 
 
 # ------------------------------------------------------------------ reading
@@ -211,6 +215,7 @@ class QueuedJob:
     gpus: int
     gpu_mem_mb: int | None
     note: str | None
+    executor: str = "local"  # or "slurm": the cluster places it (engine/spooled_jobs.py)
 
 
 @dataclass
@@ -245,18 +250,20 @@ def queued(conn: sqlite3.Connection, limit: int) -> list[QueuedJob]:
     """The oldest ``limit`` queued jobs, oldest first, with what each asks for."""
     out = []
     for r in fetch_all(conn, "SELECT id, run_id, type, target, gpus, gpu_mem_mb,"
-                             " resource_note, " + _INHERITED + " AS inherited FROM jobs"
+                             " resource_note, json_extract(params, '$.executor') AS executor, "
+                             + _INHERITED + " AS inherited FROM jobs"
                              " WHERE status='queued' ORDER BY id LIMIT ?", (limit,)):
         gpus, gpu_mem_mb = _request(r)
         out.append(QueuedJob(id=r["id"], run_id=r["run_id"], type=r["type"], target=r["target"],
-                             gpus=gpus, gpu_mem_mb=gpu_mem_mb, note=r["resource_note"]))
+                             gpus=gpus, gpu_mem_mb=gpu_mem_mb, note=r["resource_note"],
+                             executor=r["executor"] or "local"))
     return out
 
 
 def cpu_running(conn: sqlite3.Connection) -> int:
     """Running jobs that hold no GPU (they count against the CPU concurrency limit)."""
     return int(scalar(conn, "SELECT COUNT(*) FROM jobs WHERE status='running'"
-                            " AND (devices IS NULL OR devices='[]')"))
+                            " AND (devices IS NULL OR devices='[]') AND " + _LOCAL))
 
 
 def gpu_holders(conn: sqlite3.Connection, host: str) -> dict[int, list[int]]:
@@ -313,14 +320,15 @@ def running_jobs(conn: sqlite3.Connection) -> list[RunningJob]:
     return [RunningJob(id=r["id"], pid=r["pid"], host=r["host"], heartbeat=r["heartbeat"],
                        cancel_requested=bool(r["cancel_requested"]))
             for r in fetch_all(conn, "SELECT id, pid, host, heartbeat, cancel_requested"
-                                     " FROM jobs WHERE status='running'")]
+                                     " FROM jobs WHERE status='running' AND " + _LOCAL)]
 
 
 def cancelling(conn: sqlite3.Connection, host: str) -> list[JobWorker]:
     """The running jobs of ``host`` whose cancel was asked for."""
     return [JobWorker(id=r["id"], pid=r["pid"])
             for r in fetch_all(conn, "SELECT id, pid FROM jobs WHERE status='running'"
-                                     " AND cancel_requested=1 AND host=?", (host,))]
+                                     " AND cancel_requested=1 AND host=? AND " + _LOCAL,
+                               (host,))]
 
 
 def running_output(conn: sqlite3.Connection, host: str) -> list[JobOutput]:
