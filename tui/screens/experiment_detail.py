@@ -12,6 +12,7 @@ from textual.widgets import DataTable, Footer, Label, Static
 from ..clock import elapsed, fmt_age, fmt_duration, fmt_num
 from ..colors import run_hex
 from ..run_status import arrow, status_text
+from ..table_window import TableWindow
 from ..widgets.header import LabdeckHeader
 from .base import AreaScreen, cursor_key
 
@@ -33,6 +34,7 @@ class ExperimentDetailScreen(AreaScreen):
         self.objective: str | None = None
         self.selected: set[int] = set()
         self.loaded = False
+        self.window = TableWindow(self._add_row)
 
     def compose(self) -> ComposeResult:
         yield LabdeckHeader(self.AREA)
@@ -69,17 +71,22 @@ class ExperimentDetailScreen(AreaScreen):
 
     def _fill_runs(self) -> None:
         table = self.query_one(DataTable)
-        row = table.cursor_row
-        table.clear()
-        for r in self.runs:
-            s = (r.summary or {}).get(self.objective or "", {})
-            objective = f"{fmt_num(s.get('last'))} / {fmt_num(s.get('best'))}" if s else "-"
-            mark = Text("●", run_hex(r.id)) if r.id in self.selected else Text("■", run_hex(r.id))
-            table.add_row(mark, f"#{r.number}", status_text(r.status, r.progress, r.error, r.message),
-                          fmt_num(r.steps), objective, fmt_duration(elapsed(r.started, r.finished)),
-                          fmt_age(r.started), key=str(r.id))
+        row = min(table.cursor_row, len(self.runs) - 1)
+        self.window.fill(table, self.runs, keep=max(row, 0))  # 10,000 runs: a page at a time
         if self.runs:
-            table.move_cursor(row=min(row, len(self.runs) - 1))
+            table.move_cursor(row=row)
+
+    def _add_row(self, table: DataTable, r) -> None:
+        s = (r.summary or {}).get(self.objective or "", {})
+        objective = f"{fmt_num(s.get('last'))} / {fmt_num(s.get('best'))}" if s else "-"
+        mark = Text("●", run_hex(r.id)) if r.id in self.selected else Text("■", run_hex(r.id))
+        table.add_row(mark, f"#{r.number}", status_text(r.status, r.progress, r.error, r.message),
+                      fmt_num(r.steps), objective, fmt_duration(elapsed(r.started, r.finished)),
+                      fmt_age(r.started), key=str(r.id))
+
+    @on(DataTable.RowHighlighted)
+    def _near_the_end(self, event: DataTable.RowHighlighted) -> None:
+        self.window.more(event.data_table, event.cursor_row)
 
     def current_run_id(self) -> int | None:
         key = cursor_key(self.query_one(DataTable))

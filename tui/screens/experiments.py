@@ -16,6 +16,7 @@ from textual.widgets import DataTable, Footer, Input, Label, Static
 from ..clock import fmt_age, fmt_num
 from ..filtering import matches
 from ..run_status import arrow, status_text
+from ..table_window import TableWindow
 from ..widgets.header import LabdeckHeader
 from .base import AreaScreen, cursor_key, mark_sorted
 from .confirm import ConfirmModal
@@ -72,6 +73,7 @@ class ExperimentsScreen(AreaScreen):
         self.loaded = False
         self._loading = False  # a load is running: a reload asks for one more after it
         self._load_again = False
+        self.window = TableWindow(self._add_row)  # long lists are drawn a page at a time
 
     def compose(self) -> ComposeResult:
         yield LabdeckHeader(self.AREA)
@@ -123,22 +125,27 @@ class ExperimentsScreen(AreaScreen):
         table = self.query_one(DataTable)
         current = self.current_name()
         rows = self.visible()
-        table.clear()
-        for e in rows:
-            mark = Text("●", "bold magenta") if e.name in self.selected else ""
-            table.add_row(mark, e.name, e.adapter, str(e.runs), last_run_text(e), best_text(e),
-                          fmt_age(e.updated), key=e.name)
-        mark_sorted(table, COLUMNS, self.sort_column, self.sort_reverse)
         names = [e.name for e in rows]
-        if current in names:
-            table.move_cursor(row=names.index(current))
+        at = names.index(current) if current in names else None
+        self.window.fill(table, rows, keep=at)
+        mark_sorted(table, COLUMNS, self.sort_column, self.sort_reverse)
+        if at is not None:
+            table.move_cursor(row=at)
         empty = not self.experiments
         self.query_one("#empty-hint", Static).display = empty
         table.styles.height = "auto" if empty else "1fr"  # the hint right under the columns
+        self._count()
+
+    def _count(self) -> None:
         self.query_one("#count", Label).update(
-            "no experiments yet" if empty else
-            f"{len(rows)} of {len(self.experiments)} experiments"
-            + (f"  {len(self.selected)} selected" if self.selected else ""))
+            "no experiments yet" if not self.experiments else
+            f"{len(self.window.rows):,} of {len(self.experiments):,} experiments"
+            + (f"  {len(self.selected)} selected" if self.selected else "") + self.window.note())
+
+    def _add_row(self, table: DataTable, e) -> None:
+        mark = Text("●", "bold magenta") if e.name in self.selected else ""
+        table.add_row(mark, e.name, e.adapter, str(e.runs), last_run_text(e), best_text(e),
+                      fmt_age(e.updated), key=e.name)
 
     def current_name(self) -> str | None:
         return cursor_key(self.query_one(DataTable))
@@ -166,6 +173,11 @@ class ExperimentsScreen(AreaScreen):
             self.sort_reverse = not self.sort_reverse if col == self.sort_column else False
             self.sort_column = col
             self._render_table()
+
+    @on(DataTable.RowHighlighted)
+    def _near_the_end(self, event: DataTable.RowHighlighted) -> None:
+        if self.window.more(event.data_table, event.cursor_row):
+            self._count()
 
     @on(DataTable.RowSelected)
     def _open(self, event: DataTable.RowSelected) -> None:
