@@ -20,7 +20,7 @@ echo "== tests"
 # two workers (pytest-xdist), a test module per worker at a time: the suite waits on real
 # subprocesses about half of its time, so two halve its wall time on 2 cores without
 # oversubscribing torch (four did: OpenMP threads spinning against each other, 2.5x the CPU);
-# modules in collection order, where tests/conftest.py puts the long training tests first.
+# modules in collection order, where tests/conftest.py puts the longest training test first.
 # LABDECK_TEST_WORKERS=0 runs it in one process.
 "$PY" -m pytest -q -p no:cacheprovider -n "${LABDECK_TEST_WORKERS:-2}" --dist loadscope --no-loadscope-reorder "$@"
 

@@ -119,11 +119,13 @@ def test_training_on_slurm_stores_every_point_once(slurm, home):
 def test_cancel_of_a_running_slurm_job(slurm, home):
     experiment(home, "long", "--steps 100000 --sleep 0.02")
     sched = serve(home)
+    slurm_ids: list[str] = []
     try:
         out = cli(home, "run", "start", "long", "--executor", "slurm")
         run_id, job_id = out["run_id"], out["job_id"]
         wait_for(lambda: points(home, run_id).get("train/loss", (0,))[0] > 20, timeout=60,
                  what="metrics from the Slurm job")
+        slurm_ids.append(cli(home, "jobs", "show", str(job_id))["slurm_id"])
         job = wait_for(lambda: (j := cli(home, "jobs", "show", str(job_id)))["slurm_state"]
                        == "RUNNING on vm" and j, timeout=30, what="Slurm's RUNNING state")
         assert job["status"] == "running"
@@ -138,6 +140,9 @@ def test_cancel_of_a_running_slurm_job(slurm, home):
             assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     finally:
         stop(sched)
+        # a failure above must not leave a 30-minute job on the node for the next tests
+        for slurm_id in filter(None, slurm_ids):
+            subprocess.run(["scancel", slurm_id], capture_output=True, timeout=30)
 
 
 def test_scheduler_killed_and_restarted_applies_everything_once(slurm, home):

@@ -29,6 +29,7 @@ EPOCHS = int(os.environ.get("LABDECK_QUALITY_EPOCHS", "20"))
 
 @pytest.mark.slow
 @pytest.mark.learning
+@pytest.mark.first
 @pytest.mark.timeout(1500)  # ~100 s on 2 quiet cores; a loaded machine may take 3x
 def test_default_config_via_cli_is_clearly_above_chance(home) -> None:
     # the default config; only the seed moves when LABDECK_TEST_SEED asks (margin checks).
