@@ -14,7 +14,7 @@ from .base import AreaScreen, cursor_key
 from .confirm import ConfirmModal
 from .study_actions import StudyActions
 from .study_detail import StudyDetailScreen
-from .study_format import best_text, state_text, trials_text
+from .study_format import best_text, count_text, state_text, trials_text
 
 COLUMNS = ("name", "state", "trials", "best", "updated", "adapter", "tuner")
 
@@ -64,8 +64,8 @@ class StudiesScreen(StudyActions, AreaScreen):
             table.move_cursor(row=names.index(current))
         running = sum(1 for s in self.studies if s.status == "running")
         self.query_one("#studies-count", Label).update(
-            f"{len(self.studies)} studies, {running} running  ·  enter open  n new from an"
-            " experiment" if self.studies else
+            f"{count_text(len(self.studies), 'study', 'studies')}, {running} running"
+            "  ·  enter open  n new from an experiment" if self.studies else
             "No studies yet: n creates one from an experiment (ranges, trials).")
         self.loaded = True
 

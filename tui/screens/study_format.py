@@ -24,6 +24,11 @@ TRIAL_STYLE = {"running": "bold cyan", "complete": "", "pruned": "dim", "failed"
 ACTIVE = ("queued", "running")
 
 
+def count_text(n: int, one: str, many: str) -> str:
+    """``1 study``, ``3 studies``: a count with its noun in the right number."""
+    return f"{n:,} {one if n == 1 else many}"
+
+
 def state_text(status: str) -> Text:
     return Text(f"{STATE_ICON.get(status, '?')} {status}", STATE_STYLE.get(status, ""))
 
