@@ -5,8 +5,8 @@ thread that also reads the job's cancel flag, so ``should_stop()`` costs a memor
 thread also writes when the adapter last reported anything (``activity``): the heartbeat only
 proves the thread lives, and stall detection must not take it for progress.
 
-Where the heartbeat goes is a sink: the job's row in the database (the default), or, for a
-worker on another host, its spool (engine/spool.py ``SpoolSink``), which also says whether a
+Where the heartbeat goes is a sink: the job's row in the database (``DatabaseSink``), or,
+for a worker on another host, its spool (engine/spool.py ``SpoolSink``), which also says whether a
 cancel was asked for and records the checkpoints saved.
 """
 
@@ -33,12 +33,26 @@ class BeatSink(Protocol):
     def checkpoint(self, name: str, step: int | None) -> None: ...
 
 
-class WorkerReporter:
-    def __init__(self, conn: sqlite3.Connection | None, job_id: int, run_id: int | None,
-                 run_dir: Path, heartbeat_s: float = 1.0, writer: MetricWriter | None = None,
-                 stop_grace_s: float = 10.0, device: str = "cpu", sink: BeatSink | None = None):
+class DatabaseSink:
+    """The heartbeat in the job's row (a worker on the home's host); the checkpoint record
+    file in the run directory is all a saved checkpoint needs there."""
+
+    def __init__(self, conn: sqlite3.Connection, job_id: int):
         self.conn = conn
-        self.sink = sink  # None: the job's row in ``conn``
+        self.job_id = job_id
+
+    def beat(self, activity: float, progress: tuple[float, str] | None) -> bool:
+        return data.heartbeat(self.conn, self.job_id, activity, progress)
+
+    def checkpoint(self, name: str, step: int | None) -> None:
+        pass
+
+
+class WorkerReporter:
+    def __init__(self, sink: BeatSink, job_id: int, run_id: int | None,
+                 run_dir: Path, heartbeat_s: float = 1.0, writer: MetricWriter | None = None,
+                 stop_grace_s: float = 10.0, device: str = "cpu"):
+        self.sink = sink
         self.job_id = job_id
         self.run_id = run_id
         self.run_dir = run_dir
@@ -82,8 +96,7 @@ class WorkerReporter:
 
     def checkpoint_saved(self, name: str, step: int | None = None) -> None:
         record_checkpoint(self.run_dir, name, step)
-        if self.sink is not None:
-            self.sink.checkpoint(name, step)
+        self.sink.checkpoint(name, step)
         self.info(f"checkpoint {name} saved" + (f" at step {step}" if step is not None else ""))
 
     def should_stop(self) -> bool:
@@ -110,13 +123,7 @@ class WorkerReporter:
         with self._lock:
             progress, message, dirty = self._progress, self._message, self._dirty
             self._dirty = False
-        if self.sink is not None:
-            cancel = self.sink.beat(self._activity, (progress, message) if dirty else None)
-        else:
-            assert self.conn is not None
-            cancel = data.heartbeat(self.conn, self.job_id, self._activity,
-                                    (progress, message) if dirty else None)
-        if cancel:
+        if self.sink.beat(self._activity, (progress, message) if dirty else None):
             self._stop.set()
 
     def close(self) -> None:

@@ -36,7 +36,7 @@ from .paths import safe_child
 from .process_tree import ProcessTree, job_marker
 from .records import HOST
 from .registry import get_adapter_class
-from .reporter import WorkerReporter
+from .reporter import DatabaseSink, WorkerReporter
 from .resources import assigned_gpus, job_device
 from .schema import connect_sync
 from .settings import load_settings
@@ -89,8 +89,9 @@ def run_job(job_id: int, home: str | None) -> int:
     train_run = run_id if job.type == "train" and run_id else None
     data.worker_started(conn, job_id, os.getpid(), me, HOST, train_run)
     writer = MetricWriter(connect_sync(settings.db_path), train_run) if train_run else None
-    reporter = WorkerReporter(conn=connect_sync(settings.db_path), job_id=job_id, run_id=run_id,
-                              run_dir=run_dir, heartbeat_s=settings.heartbeat_s, writer=writer,
+    reporter = WorkerReporter(DatabaseSink(connect_sync(settings.db_path), job_id),
+                              job_id=job_id, run_id=run_id, run_dir=run_dir,
+                              heartbeat_s=settings.heartbeat_s, writer=writer,
                               stop_grace_s=settings.cancel_grace_s)
 
     status, error, result = _run_reported(job, job_id, run_dir, reporter, settings.home, conn,
@@ -157,10 +158,9 @@ def run_spooled(job_id: int, spool_dir: Path) -> int:
     train_run = job.run_id if job.type == "train" and job.run_id else None
     writer = (MetricWriter(None, train_run, store=SpoolMetrics(spool, int(spec["last_step"])))
               if train_run else None)
-    reporter = WorkerReporter(conn=None, job_id=job_id, run_id=job.run_id, run_dir=run_dir,
-                              heartbeat_s=float(spec["heartbeat_s"]), writer=writer,
-                              stop_grace_s=float(spec["cancel_grace_s"]),
-                              sink=SpoolSink(spool))
+    reporter = WorkerReporter(SpoolSink(spool), job_id=job_id, run_id=job.run_id,
+                              run_dir=run_dir, heartbeat_s=float(spec["heartbeat_s"]),
+                              writer=writer, stop_grace_s=float(spec["cancel_grace_s"]))
     status, error, result = _run_reported(job, job_id, run_dir, reporter, Path(spec["home"]),
                                           None, None)
     deferred: dict[str, Any] = {}
