@@ -40,6 +40,8 @@ import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
+from .records import pid_alive
+
 # how long after the grace the scheduler waits for a cancelled worker to record its end
 WORKER_MARGIN_S = 5.0
 
@@ -163,3 +165,29 @@ def _send(pid: int, sig: int) -> None:
         os.kill(pid, sig)
     except (ProcessLookupError, PermissionError):
         pass
+
+
+def killpg(pid: int, sig: int) -> None:
+    try:
+        os.killpg(pid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def signame(num: int) -> str:
+    try:
+        return signal.Signals(num).name
+    except ValueError:
+        return "?"
+
+
+def is_worker(pid: int, job_id: int) -> bool:
+    """A live process that is really this job's worker (guards against pid reuse)."""
+    if not pid_alive(pid):
+        return False
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as fh:
+            args = fh.read().split(b"\0")
+    except OSError:
+        return True
+    return b"engine.worker" in args and str(job_id).encode() in args

@@ -23,7 +23,6 @@ whoever runs it (``labdeck serve``, a --wait command, the TUI) can say so and ac
 from __future__ import annotations
 
 import asyncio
-import errno
 import os
 import signal
 import sqlite3
@@ -36,10 +35,11 @@ from pathlib import Path
 
 from .data import jobs, lease, runs
 from .data.lease import Lease
+from .faults import describe_fault
 from .liveness import last_output, process_start_time, same_process
 from .paths import job_log_path
 from .placement import Decision, Request, annotate, place
-from .process_tree import WORKER_MARGIN_S, ProcessTree, job_marker
+from .process_tree import WORKER_MARGIN_S, ProcessTree, is_worker, job_marker, killpg, signame
 from .records import HOST, now, pid_alive
 from .resources import GPU_INDICES_ENV, GpuState, ProbeCache, owners
 from .runs import tail_lines
@@ -347,7 +347,7 @@ class Scheduler:
                 if rc is None:
                     reason = f"worker process {t.pid} is gone"
                 elif rc < 0:
-                    reason = f"worker killed by signal {-rc} ({_signame(-rc)})"
+                    reason = f"worker killed by signal {-rc} ({signame(-rc)})"
                 else:
                     reason = f"worker exited with code {rc} without reporting a result"
                 self._fail(conn, job_id, reason, rc)
@@ -361,11 +361,11 @@ class Scheduler:
             job_id, pid = job.id, job.pid
             t = self._tracked.get(job_id)
             if t is None:
-                if pid is None or not _is_worker(pid, job_id):
+                if pid is None or not is_worker(pid, job_id):
                     continue  # not started yet, or gone: reconcile ends it
                 t = self._tracked[job_id] = _Tracked(job_id=job_id, pid=pid)
             if t.term_sent is None:
-                _killpg(t.pid, signal.SIGTERM)
+                killpg(t.pid, signal.SIGTERM)
                 t.term_sent = time.monotonic()
             elif not t.killed and time.monotonic() - t.term_sent > (
                     self.settings.cancel_grace_s + WORKER_MARGIN_S):
@@ -382,7 +382,7 @@ class Scheduler:
             tree.kill()
         except Exception as exc:  # noqa: BLE001 - /proc unreadable: at least the group
             self.state.events.append(f"job {t.job_id}: could not scan its processes: {exc}")
-            _killpg(t.pid, signal.SIGKILL)
+            killpg(t.pid, signal.SIGKILL)
 
     def reconcile(self, conn: sqlite3.Connection | None = None) -> list[int]:
         """Fail running jobs whose worker is gone; adopt live ones. Returns failed job ids."""
@@ -395,7 +395,7 @@ class Scheduler:
                 continue
             age = t_now - (heartbeat or 0)
             if host == HOST:
-                if pid is not None and _is_worker(pid, job_id):
+                if pid is not None and is_worker(pid, job_id):
                     self._tracked[job_id] = _Tracked(job_id=job_id, pid=pid)  # adopt
                     continue
                 if pid is None and age < self.settings.stale_after_s:
@@ -456,7 +456,7 @@ class Scheduler:
             reason = f"stalled: no output for {t - last:.0f} s" + (
                 f" (last log lines: {' | '.join(tail)})" if tail else "")
             self._fail(conn, job_id, reason)
-            _killpg(pid, signal.SIGTERM)
+            killpg(pid, signal.SIGTERM)
             self._stall_kills[pid] = (job_id, time.monotonic())
 
     def _finish_stall_kills(self) -> None:
@@ -465,49 +465,3 @@ class Scheduler:
             if time.monotonic() - sent > self.settings.cancel_grace_s:
                 self._kill_tree(_Tracked(job_id=job_id, pid=pid))
                 del self._stall_kills[pid]
-
-
-def describe_fault(exc: BaseException) -> tuple[str, bool]:
-    """What went wrong, in a few words, and whether waiting may cure it: a locked or busy
-    database, a full disk, an I/O error. A schema too new, a corrupt or unreadable database
-    file, or a read-only one will not get better by waiting."""
-    if isinstance(exc, SchemaTooNewError):
-        return str(exc), False
-    if isinstance(exc, sqlite3.Error):
-        msg = str(exc) or type(exc).__name__
-        low = msg.lower()
-        transient = isinstance(exc, sqlite3.OperationalError) and any(
-            w in low for w in ("locked", "busy", "disk i/o", "disk is full"))
-        return msg, transient
-    if isinstance(exc, OSError):
-        transient = exc.errno in (errno.ENOSPC, errno.EIO, errno.EDQUOT, errno.EAGAIN,
-                                  errno.EMFILE, errno.ENFILE, errno.ENOMEM)
-        return (exc.strerror or str(exc)), transient
-    # an unforeseen error: retried, so a passing glitch does not end scheduling, and reported
-    return f"{type(exc).__name__}: {exc}", True
-
-
-def _killpg(pid: int, sig: int) -> None:
-    try:
-        os.killpg(pid, sig)
-    except (ProcessLookupError, PermissionError):
-        pass
-
-
-def _signame(num: int) -> str:
-    try:
-        return signal.Signals(num).name
-    except ValueError:
-        return "?"
-
-
-def _is_worker(pid: int, job_id: int) -> bool:
-    """A live process that is really this job's worker (guards against pid reuse)."""
-    if not pid_alive(pid):
-        return False
-    try:
-        with open(f"/proc/{pid}/cmdline", "rb") as fh:
-            args = fh.read().split(b"\0")
-    except OSError:
-        return True
-    return b"engine.worker" in args and str(job_id).encode() in args
